@@ -1,0 +1,106 @@
+"""Tables of the case loop: cases and their append-only timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityloop.db import Base, UtcDateTime
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint("urgency IN ('A', 'B', 'C')", name="urgency"),
+        Index("ix_cases_state_department", "state", "department_id"),
+        Index("ix_cases_class_h3", "class_code", "h3_cell"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(20), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    source: Mapped[str] = mapped_column(String(24), index=True)
+    class_code: Mapped[str] = mapped_column(ForeignKey("problem_classes.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(200), default=None)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    h3_cell: Mapped[str] = mapped_column(String(16))
+    unit_grid: Mapped[str | None] = mapped_column(String(15), index=True, default=None)
+    resp_grid: Mapped[str | None] = mapped_column(String(20), default=None)
+    community: Mapped[str | None] = mapped_column(String(12), index=True, default=None)
+    street: Mapped[str | None] = mapped_column(String(9), index=True, default=None)
+    district: Mapped[str] = mapped_column(String(6), index=True)
+    urgency: Mapped[str] = mapped_column(String(1), default="C")
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id"), index=True, default=None
+    )
+    leader_assigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    component_id: Mapped[str | None] = mapped_column(
+        ForeignKey("components.identifier"), default=None
+    )
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), default=None)
+    reporter_name: Mapped[str | None] = mapped_column(String(40), default=None)
+    reporter_phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    reporter_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    filed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    stage: Mapped[str | None] = mapped_column(String(20), default=None)
+    stage_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    stage_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
+    warned_stage: Mapped[str | None] = mapped_column(String(20), default=None)
+    overdue_stage: Mapped[str | None] = mapped_column(String(20), default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    suspended_from: Mapped[str | None] = mapped_column(String(20), default=None)
+    suspended_remaining_minutes: Mapped[float | None] = mapped_column(Float, default=None)
+    postpone_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    result_method: Mapped[str | None] = mapped_column(String(12), default=None)
+    check_passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseEvent(Base):
+    """One line of a case's timeline. Rows are never updated; each carries the hash of the
+    previous one so that a row changed behind the application's back is found (R-CL-5)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    actor_name: Mapped[str] = mapped_column(String(60))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(24), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_state: Mapped[str] = mapped_column(String(20))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,154 @@
+"""The `cityloop` command: demo, serve, worker, migrate, verify-audit."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
+
+from cityloop.config import get_settings
+
+app = typer.Typer(help="cityloop 数字城管: the closed loop of city management.", no_args_is_help=True)
+console = Console()
+
+DbOption = Annotated[str | None, typer.Option("--db", help="database URL (default: CITYLOOP_DATABASE_URL or var/cityloop.db)")]
+PortOption = Annotated[int, typer.Option("--port", help="HTTP port")]
+HostOption = Annotated[str, typer.Option("--host", help="address to listen on")]
+
+
+def _use_database(db: str | None) -> str:
+    if db:
+        os.environ["CITYLOOP_DATABASE_URL"] = db
+        get_settings.cache_clear()
+    return get_settings().database_url
+
+
+def _session(url: str) -> Session:
+    from cityloop.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(url))()
+
+
+@app.command()
+def migrate(db: DbOption = None) -> None:
+    """Bring the database schema up to date (Alembic upgrade head)."""
+    from cityloop.migrate import upgrade
+
+    url = _use_database(db)
+    upgrade(url)
+    console.print(f"[green]schema up to date[/green] on {url}")
+
+
+@app.command()
+def demo(
+    port: PortOption = 8000,
+    host: HostOption = "127.0.0.1",
+    db: DbOption = None,
+    cases: Annotated[int, typer.Option(help="how many demo cases to generate")] = 300,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after building")] = True,
+) -> None:
+    """Build the demo city (Xiamen) into an empty database, then serve it."""
+    from cityloop.demo.build import DEMO_PASSWORD, build, is_empty
+    from cityloop.migrate import upgrade
+
+    url = _use_database(db)
+    upgrade(url)
+    session = _session(url)
+    try:
+        if is_empty(session):
+            started = time.perf_counter()
+            with Progress(TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                          console=console) as bar:
+                tasks: dict[str, int] = {}
+
+                def progress(step: str, done: int, total: int) -> None:
+                    if step not in tasks:
+                        tasks[step] = bar.add_task(f"building {step}", total=total)
+                    bar.update(tasks[step], completed=done, total=total)
+
+                summary = build(session, cases=cases, progress=progress)
+            session.commit()
+            console.print(f"[green]demo city built[/green] in {time.perf_counter() - started:.1f} s: {summary}")
+        else:
+            console.print("database already holds a city; serving it as it is")
+    finally:
+        session.close()
+    console.print(
+        f"accounts: admin, operator, shiftlead, dispatcher, inspector, handler, leader — "
+        f"password [bold]{DEMO_PASSWORD}[/bold]"
+    )
+    if serve_after:
+        serve(port=port, host=host, db=None)
+
+
+@app.command()
+def serve(
+    port: PortOption = 8000,
+    host: HostOption = "127.0.0.1",
+    db: DbOption = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    url = _use_database(db)
+    console.print(f"cityloop on http://{host}:{port}  (docs: /docs, database: {url})")
+    uvicorn.run("cityloop.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    interval: Annotated[float, typer.Option(help="seconds between sweeps")] = 60.0,
+    once: Annotated[bool, typer.Option("--once", help="sweep once and exit")] = False,
+) -> None:
+    """Run the clock sweep: deadline warnings, overdue marks, automatic urging."""
+    from cityloop.kit.clock import Clock
+    from cityloop.supervision.sweep import sweep
+    from cityloop.taxonomy.service import working_calendar
+
+    url = _use_database(db)
+    clock = Clock()
+    while True:
+        session = _session(url)
+        try:
+            result = sweep(session, now=clock.now(),
+                           calendar=working_calendar(session, get_settings().timezone))
+            session.commit()
+        finally:
+            session.close()
+        console.print(f"swept {result.examined}: {result.warnings} warnings, "
+                      f"{result.overdue} overdue, {result.urged} urged")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@app.command("verify-audit")
+def verify_audit(db: DbOption = None) -> None:
+    """Recompute every case timeline's hash chain; exit 1 if any row was changed."""
+    from cityloop.cases.audit import verify_audit as check
+
+    url = _use_database(db)
+    session = _session(url)
+    try:
+        checked, findings = check(session)
+    finally:
+        session.close()
+    for f in findings:
+        console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
+    if findings:
+        console.print(f"[red]{len(findings)} problem(s) in {checked} events[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]{checked} events checked, every chain intact[/green]")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,11 @@
+"""Import every domain package's models so that Base.metadata knows the whole schema."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    import cityloop.assets.models
+    import cityloop.cases.models
+    import cityloop.org.models
+    import cityloop.places.models
+    import cityloop.taxonomy.models  # noqa: F401

@@ -1,0 +1,68 @@
+"""Tables of the organisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityloop.db import Base
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('centre', 'district_office', 'street_office', 'community', "
+            "'professional', 'utility', 'enforcement')",
+            name="kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id"), index=True, default=None
+    )
+    region_code: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    webhook_url: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('admin', 'operator', 'shiftlead', 'dispatcher', 'inspector', 'handler', "
+            "'leader')",
+            name="role",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(60))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id"), index=True, default=None
+    )
+    # Region codes (responsibility grids, communities, streets) an inspector patrols.
+    grid_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    phone: Mapped[str | None] = mapped_column(String(30), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ResponsibilityRule(Base):
+    """Who handles a class of problem in a place: the longest matching prefixes win."""
+
+    __tablename__ = "responsibility_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_prefix: Mapped[str] = mapped_column(String(8), default="")
+    region_prefix: Mapped[str] = mapped_column(String(20), default="")
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    note: Mapped[str] = mapped_column(String(200), default="")

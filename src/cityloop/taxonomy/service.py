@@ -1,0 +1,218 @@
+"""Reading and seeding the taxonomy. Services flush; the caller commits."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from cityloop.errors import NotFound, ValidationFailed
+from cityloop.kit.calendar import WorkingCalendar
+from cityloop.taxonomy.models import CalendarOverride, ClassAlias, ProblemClass, StageLimit
+
+STANDARD = "GB/T 47678.5-2026"
+URGENCIES = ("A", "B", "C")
+
+# Default stage clocks in working minutes; the handling stage comes from the class and the
+# urgency instead. Values follow the city rules collected in standards/cn_standards.md §2.3
+# (Fuzhou: verify + file within 1 h; Taiyuan: file + dispatch within 30 min; check 1 h).
+DEFAULT_STAGE_LIMITS: dict[str, tuple[str, int]] = {
+    "accept": ("受理", 30),
+    "verify": ("核实", 60),
+    "file": ("立案", 30),
+    "dispatch": ("派遣", 30),
+    "review": ("反馈审核", 60),
+    "check": ("核查", 60),
+    "close": ("结案", 60),
+}
+
+
+def _load_json(name: str) -> Any:
+    return json.loads(resources.files("cityloop.taxonomy").joinpath("data", name).read_text("utf-8"))
+
+
+def default_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The default classes and aliases as plain rows, built from the shipped data files."""
+    standard = _load_json("gbt47678_5.json")
+    local = _load_json("local.json")
+    templates = local["standards_templates"]
+    urgency_of: dict[str, str] = {}
+    for urgency, codes in local["urgency_overrides"].items():
+        for code in codes:
+            urgency_of[code] = urgency
+    days = local["handling_days"]
+    matter_names = {
+        child["code"]: child["name"]
+        for major in standard["component_anomaly_matters"]
+        for child in major["children"]
+    }
+    classes: list[dict[str, Any]] = []
+
+    def add_tree(majors: list[dict[str, Any]], kind: str, source: str) -> None:
+        for major in majors:
+            classes.append(
+                {
+                    "code": major["code"], "parent_code": None, "level": "major", "kind": kind,
+                    "name": major["name"], "matter_name": None,
+                    "name_en": major.get("name_en"), "standard": source,
+                    "default_urgency": "C", "handling_days": dict(days),
+                    "filing_standard": "", "closure_standard": "", "manual": "", "active": True,
+                }
+            )
+            for child in major["children"]:
+                template = templates[kind]
+                name = child["name"]
+                classes.append(
+                    {
+                        "code": child["code"], "parent_code": major["code"], "level": "minor",
+                        "kind": kind, "name": name,
+                        "matter_name": matter_names.get(child["code"]),
+                        "name_en": child.get("name_en"), "standard": source,
+                        "default_urgency": child.get("default_urgency")
+                        or urgency_of.get(child["code"], "C"),
+                        "handling_days": dict(days),
+                        "filing_standard": template["filing"].format(name=name),
+                        "closure_standard": template["closure"].format(name=name),
+                        "manual": template["manual"], "active": True,
+                    }
+                )
+
+    add_tree(standard["components"], "component", STANDARD)
+    add_tree(standard["events"], "event", STANDARD)
+    add_tree(local["extension_classes"], "event", "local")
+
+    by_name = {c["name"]: c["code"] for c in classes if c["level"] == "minor"}
+    renames: dict[str, str] = local["legacy_renames"]
+    aliases: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def alias(scheme: str, code: str, name: str) -> None:
+        target = by_name.get(renames.get(name, name))
+        if target is not None:
+            aliases[(scheme, code)] = {
+                "scheme": scheme, "alias": code, "class_code": target, "alias_name": name
+            }
+
+    legacy = standard["legacy"]
+    for major in legacy["bj_layer_codes_gbt30428_style"]["components"]:
+        for child in major["children"]:
+            alias("GB/T 30428.2", child["code"], child["name"])
+    for group in ("components", "events"):
+        for major in legacy["beijing_chaoyang_2013"][group]:
+            for child in major.get("children", []):
+                alias("beijing-chaoyang-2013", child["code"], child["name"])
+    for event in legacy["cmict_partial_event_codes"]["events"]:
+        alias("GB/T 30428.2-events", event["code"], event["name"])
+    for major in local["extension_classes"]:
+        for child in major["children"]:
+            for code in child.get("legacy", []):
+                aliases[("beijing-chaoyang-2013", code)] = {
+                    "scheme": "beijing-chaoyang-2013", "alias": code,
+                    "class_code": child["code"], "alias_name": child["name"],
+                }
+    return classes, list(aliases.values())
+
+
+def seed_defaults(session: Session) -> int:
+    """Write the default taxonomy into an empty database; returns the number of classes."""
+    if session.scalar(select(func.count()).select_from(ProblemClass)):
+        return 0
+    classes, aliases = default_rows()
+    majors = [c for c in classes if c["level"] == "major"]
+    minors = [c for c in classes if c["level"] == "minor"]
+    session.execute(insert(ProblemClass), majors)
+    session.execute(insert(ProblemClass), minors)
+    session.execute(insert(ClassAlias), aliases)
+    session.execute(
+        insert(StageLimit),
+        [
+            {"stage": stage, "label": label, "working_minutes": minutes}
+            for stage, (label, minutes) in DEFAULT_STAGE_LIMITS.items()
+        ],
+    )
+    session.flush()
+    return len(classes)
+
+
+def get_class(session: Session, code: str, *, field: str = "class_code") -> ProblemClass:
+    """A minor class by its current code or a legacy alias; a clear error otherwise."""
+    found = session.get(ProblemClass, code)
+    if found is None:
+        alias_row = session.scalars(select(ClassAlias).where(ClassAlias.alias == code)).first()
+        if alias_row is not None:
+            found = session.get(ProblemClass, alias_row.class_code)
+    if found is None:
+        raise ValidationFailed(f"unknown problem class code {code!r}", field=field)
+    if found.level != "minor":
+        raise ValidationFailed(
+            f"{code!r} is a major class ({found.name}); choose one of its sub-classes", field=field
+        )
+    if not found.active:
+        raise ValidationFailed(f"problem class {code!r} is no longer in use", field=field)
+    return found
+
+
+def list_classes(
+    session: Session, *, kind: str | None = None, parent_code: str | None = None
+) -> list[ProblemClass]:
+    query = select(ProblemClass).order_by(ProblemClass.code)
+    if kind is not None:
+        query = query.where(ProblemClass.kind == kind)
+    if parent_code is not None:
+        query = query.where(ProblemClass.parent_code == parent_code)
+    return list(session.scalars(query))
+
+
+def handling_days(problem_class: ProblemClass, urgency: str) -> float:
+    if urgency not in URGENCIES:
+        raise ValidationFailed(f"urgency must be one of A, B, C, not {urgency!r}", field="urgency")
+    limits = problem_class.handling_days or {}
+    return float(limits.get(urgency, {"A": 1, "B": 2, "C": 4}[urgency]))
+
+
+def stage_limits(session: Session) -> dict[str, int]:
+    return {row.stage: row.working_minutes for row in session.scalars(select(StageLimit))}
+
+
+def update_class(session: Session, code: str, changes: dict[str, Any]) -> ProblemClass:
+    """Edit a class's standards text, urgency or limits (R-DX-2)."""
+    row = session.get(ProblemClass, code)
+    if row is None:
+        raise NotFound(f"problem class {code!r} not found")
+    editable = {
+        "name_en", "default_urgency", "handling_days", "filing_standard", "closure_standard",
+        "manual", "active",
+    }
+    for key, value in changes.items():
+        if key not in editable:
+            raise ValidationFailed(f"{key} cannot be edited", field=key)
+        if key == "default_urgency" and value not in URGENCIES:
+            raise ValidationFailed("default_urgency must be A, B or C", field=key)
+        if key == "handling_days":
+            if not isinstance(value, dict) or not set(value) <= set(URGENCIES) or any(
+                not isinstance(v, int | float) or v <= 0 for v in value.values()
+            ):
+                raise ValidationFailed(
+                    "handling_days maps A/B/C to positive working days", field=key
+                )
+        setattr(row, key, value)
+    session.flush()
+    return row
+
+
+def working_calendar(session: Session, timezone: str = "Asia/Shanghai") -> WorkingCalendar:
+    """The official calendar plus this city's overrides."""
+    overrides = {row.day: row.is_workday for row in session.scalars(select(CalendarOverride))}
+    return WorkingCalendar(timezone=timezone, overrides=overrides)
+
+
+def set_calendar_override(session: Session, day: date, is_workday: bool, note: str = "") -> None:
+    row = session.get(CalendarOverride, day)
+    if row is None:
+        session.add(CalendarOverride(day=day, is_workday=is_workday, note=note))
+    else:
+        row.is_workday, row.note = is_workday, note
+    session.flush()
