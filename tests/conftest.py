@@ -29,7 +29,9 @@ from cityloop.places.service import PlaceIndex
 
 load_all_models()
 
-PG_URL = os.environ.get("CITYLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get(
+    "CITYLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 BACKENDS = ("sqlite", "postgresql")
 TZ = ZoneInfo("Asia/Shanghai")
 TEST_SETTINGS = Settings(database_url="sqlite://", secret_key="test-secret-" + "x" * 40)
@@ -91,8 +93,9 @@ def city_places(city_engine: Engine) -> PlaceIndex:
 
 def _bound_session_factory(connection: Connection) -> sessionmaker[Session]:
     # The app's commits release savepoints; the test's outer transaction is rolled back.
-    return sessionmaker(bind=connection, expire_on_commit=False,
-                        join_transaction_mode="create_savepoint")
+    return sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
 
 
 @pytest.fixture
@@ -127,8 +130,12 @@ def clock() -> SettableClock:
 
 
 @pytest.fixture
-def client(city_connection: Connection, city_places: PlaceIndex, clock: SettableClock) -> Iterator[TestClient]:
-    app = create_app(TEST_SETTINGS, session_factory=_bound_session_factory(city_connection), clock=clock)
+def client(
+    city_connection: Connection, city_places: PlaceIndex, clock: SettableClock
+) -> Iterator[TestClient]:
+    app = create_app(
+        TEST_SETTINGS, session_factory=_bound_session_factory(city_connection), clock=clock
+    )
     app.state.places = lambda: city_places
     with TestClient(app) as test_client:
         yield test_client

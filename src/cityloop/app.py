@@ -45,7 +45,11 @@ class PlaceIndexHolder:
 
 
 def _field_of(error: dict[str, Any]) -> str:
-    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    loc = [
+        str(part)
+        for part in error.get("loc", ())
+        if part not in ("body", "query", "path", "header")
+    ]
     return ".".join(loc) or "body"
 
 
@@ -85,8 +89,12 @@ def create_app(
         field = _field_of(first)
         message = f"{field}: {first.get('msg', 'invalid value')}"
         return JSONResponse(
-            {"detail": message, "code": "invalid", "field": field,
-             "errors": [{"field": _field_of(e), "message": e.get("msg")} for e in errors]},
+            {
+                "detail": message,
+                "code": "invalid",
+                "field": field,
+                "errors": [{"field": _field_of(e), "message": e.get("msg")} for e in errors],
+            },
             status_code=422,
         )
 

@@ -8,15 +8,20 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
 from cityloop.config import get_settings
 
-app = typer.Typer(help="cityloop 数字城管: the closed loop of city management.", no_args_is_help=True)
+app = typer.Typer(
+    help="cityloop 数字城管: the closed loop of city management.", no_args_is_help=True
+)
 console = Console()
 
-DbOption = Annotated[str | None, typer.Option("--db", help="database URL (default: CITYLOOP_DATABASE_URL or var/cityloop.db)")]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="database URL (default: CITYLOOP_DATABASE_URL or var/cityloop.db)"),
+]
 PortOption = Annotated[int, typer.Option("--port", help="HTTP port")]
 HostOption = Annotated[str, typer.Option("--host", help="address to listen on")]
 
@@ -28,10 +33,13 @@ def _use_database(db: str | None) -> str:
     return get_settings().database_url
 
 
-def _session(url: str) -> Session:
-    from cityloop.db import make_engine, make_session_factory
+def _session(url: str, *, write: bool = False) -> Session:
+    from cityloop.db import begin_write, make_engine, make_session_factory
 
-    return make_session_factory(make_engine(url))()
+    session = make_session_factory(make_engine(url))()
+    if write:
+        begin_write(session)
+    return session
 
 
 @app.command()
@@ -50,7 +58,9 @@ def demo(
     host: HostOption = "127.0.0.1",
     db: DbOption = None,
     cases: Annotated[int, typer.Option(help="how many demo cases to generate")] = 300,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after building")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve after building")
+    ] = True,
 ) -> None:
     """Build the demo city (Xiamen) into an empty database, then serve it."""
     from cityloop.demo.build import DEMO_PASSWORD, build, is_empty
@@ -58,14 +68,18 @@ def demo(
 
     url = _use_database(db)
     upgrade(url)
-    session = _session(url)
+    session = _session(url, write=True)
     try:
         if is_empty(session):
             started = time.perf_counter()
-            with Progress(TextColumn("{task.description}"), BarColumn(),
-                          TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                          console=console) as bar:
-                tasks: dict[str, int] = {}
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                tasks: dict[str, TaskID] = {}
 
                 def progress(step: str, done: int, total: int) -> None:
                     if step not in tasks:
@@ -74,7 +88,8 @@ def demo(
 
                 summary = build(session, cases=cases, progress=progress)
             session.commit()
-            console.print(f"[green]demo city built[/green] in {time.perf_counter() - started:.1f} s: {summary}")
+            took = time.perf_counter() - started
+            console.print(f"[green]demo city built[/green] in {took:.1f} s: {summary}")
         else:
             console.print("database already holds a city; serving it as it is")
     finally:
@@ -99,8 +114,14 @@ def serve(
 
     url = _use_database(db)
     console.print(f"cityloop on http://{host}:{port}  (docs: /docs, database: {url})")
-    uvicorn.run("cityloop.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    uvicorn.run(
+        "cityloop.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @app.command()
@@ -117,15 +138,20 @@ def worker(
     url = _use_database(db)
     clock = Clock()
     while True:
-        session = _session(url)
+        session = _session(url, write=True)
         try:
-            result = sweep(session, now=clock.now(),
-                           calendar=working_calendar(session, get_settings().timezone))
+            result = sweep(
+                session,
+                now=clock.now(),
+                calendar=working_calendar(session, get_settings().timezone),
+            )
             session.commit()
         finally:
             session.close()
-        console.print(f"swept {result.examined}: {result.warnings} warnings, "
-                      f"{result.overdue} overdue, {result.urged} urged")
+        console.print(
+            f"swept {result.examined}: {result.warnings} warnings, "
+            f"{result.overdue} overdue, {result.urged} urged"
+        )
         if once:
             return
         time.sleep(interval)

@@ -7,7 +7,7 @@ transaction and commits.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +41,16 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UtcDateTime column")
-        from datetime import timezone
 
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        from datetime import timezone
 
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -82,10 +80,28 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front so that concurrent writers queue (busy
+            # timeout) instead of failing when a read lock cannot be upgraded; readers stay
+            # deferred so that WAL lets them run beside a writer.
+            if conn.get_execution_options().get(WRITE_OPTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+WRITE_OPTION = "cityloop_write"
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writing one (SQLite: BEGIN IMMEDIATE).
+
+    Call before the first statement of a unit of work that will write; a no-op on PostgreSQL
+    and when the transaction has already begun."""
+    if not session.in_transaction():
+        session.connection(execution_options={WRITE_OPTION: True})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -95,6 +111,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Yield a session whose work is committed on success and rolled back on error."""
     session = factory()
+    begin_write(session)
     try:
         yield session
         session.commit()

@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from cityloop.cases.service import PUBLIC, Actor
+from cityloop.db import begin_write
 from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
@@ -23,6 +24,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 
 def _session(request: Request) -> Iterator[Session]:
     session: Session = request.app.state.session_factory()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        begin_write(session)
     try:
         yield session
         session.commit()

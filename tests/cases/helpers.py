@@ -30,11 +30,15 @@ class Desk:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    def act(self, user: str, case_id: int, action: str, expect: int = 200, **payload: Any) -> dict[str, Any]:
+    def act(
+        self, user: str, case_id: int, action: str, expect: int = 200, **payload: Any
+    ) -> dict[str, Any]:
         response = self.client.post(
             f"/api/v1/cases/{case_id}/actions/{action}", json=payload, headers=self.auth(user)
         )
-        assert response.status_code == expect, f"{action} by {user}: {response.status_code} {response.text}"
+        assert response.status_code == expect, (
+            f"{action} by {user}: {response.status_code} {response.text}"
+        )
         return dict(response.json())
 
     def case(self, user: str, case_id: int) -> dict[str, Any]:
@@ -59,6 +63,8 @@ def point_in(places: PlaceIndex, community_code: str) -> tuple[float, float]:
 
 
 def first_community_of(places: PlaceIndex, street_code: str) -> str:
-    communities = sorted(r.code for r in places.regions("community") if r.parent_code == street_code)
+    communities = sorted(
+        r.code for r in places.regions("community") if r.parent_code == street_code
+    )
     assert communities, street_code
     return communities[0]

@@ -16,8 +16,14 @@ def test_sewage_overflow_travels_the_whole_loop(client, auth, clock, city_sessio
     lon, lat = point_in(city_places, YINGCUI)
 
     created = desk.report(
-        "inspector", source="inspector", class_code="21004", urgency="A", lon=lon, lat=lat,
-        description="明发商业广场台球馆外污水横溢，污染路面", address="明发商业广场",
+        "inspector",
+        source="inspector",
+        class_code="21004",
+        urgency="A",
+        lon=lon,
+        lat=lat,
+        description="明发商业广场台球馆外污水横溢，污染路面",
+        address="明发商业广场",
     )
     assert created["state"] == "pending_filing"  # an inspector's own report needs no verification
     case_id = created["id"]
@@ -31,8 +37,11 @@ def test_sewage_overflow_travels_the_whole_loop(client, auth, clock, city_sessio
     assert dispatched["department"] == "思明区城市管理办公室"
     # Urgency A: one working day from 16:10 on Thursday is 16:10 on Friday.
     assert datetime.fromisoformat(dispatched["due_at"]) == datetime(2026, 8, 28, 16, 10, tzinfo=TZ)
-    assert (dispatched["district_name"], dispatched["street_name"], dispatched["community_name"]) == (
-        "思明区", "嘉莲街道", "盈翠社区")
+    assert (
+        dispatched["district_name"],
+        dispatched["street_name"],
+        dispatched["community_name"],
+    ) == ("思明区", "嘉莲街道", "盈翠社区")
 
     clock.set(datetime(2026, 8, 27, 16, 20, tzinfo=TZ))
     jialian = department_id(city_session, "D-350203011")
@@ -47,8 +56,14 @@ def test_sewage_overflow_travels_the_whole_loop(client, auth, clock, city_sessio
     assert "submit_result" not in desk.actions("handler", case_id)
 
     clock.set(datetime(2026, 8, 28, 11, 0, tzinfo=TZ))
-    desk.act("handler_yingcui", case_id, "submit_result", result="物业已疏通管道，路面冲洗干净",
-             method="management", photos=["after/yingcui-1.jpg"])
+    desk.act(
+        "handler_yingcui",
+        case_id,
+        "submit_result",
+        result="物业已疏通管道，路面冲洗干净",
+        method="management",
+        photos=["after/yingcui-1.jpg"],
+    )
     desk.act("dispatcher", case_id, "approve_result")
     clock.set(datetime(2026, 8, 28, 11, 40, tzinfo=TZ))
     desk.act("inspector", case_id, "report_check", passed=True, photos=["check/yingcui-1.jpg"])
@@ -57,11 +72,24 @@ def test_sewage_overflow_travels_the_whole_loop(client, auth, clock, city_sessio
 
     assert closed["state"] == "closed"
     actions = [e["action"] for e in closed["timeline"]]
-    assert actions == ["report", "file", "dispatch", "pass_down", "pass_down", "submit_result",
-                       "approve_result", "report_check", "close"]
+    assert actions == [
+        "report",
+        "file",
+        "dispatch",
+        "pass_down",
+        "pass_down",
+        "submit_result",
+        "approve_result",
+        "report_check",
+        "close",
+    ]
     close_event = closed["timeline"][-1]
     assert close_event["payload"]["on_time"] is True
-    departments = [e["payload"].get("department_name") for e in closed["timeline"] if e["action"] in ("dispatch", "pass_down")]
+    departments = [
+        e["payload"].get("department_name")
+        for e in closed["timeline"]
+        if e["action"] in ("dispatch", "pass_down")
+    ]
     assert departments == ["思明区城市管理办公室", "嘉莲街道办事处", "盈翠社区居委会"]
     assert closed["result_method"] == "management"
 
@@ -69,9 +97,16 @@ def test_sewage_overflow_travels_the_whole_loop(client, auth, clock, city_sessio
 def test_the_public_ticket_shows_progress_without_personal_data(client, auth, city_places):
     desk = Desk(client, auth)
     lon, lat = point_in(city_places, YINGCUI)
-    created = desk.report(None, source="public", class_code="06010", lon=lon, lat=lat,
-                          description="小区门口暴露垃圾", reporter_name="陈女士",
-                          reporter_phone="13912345678")
+    created = desk.report(
+        None,
+        source="public",
+        class_code="06010",
+        lon=lon,
+        lat=lat,
+        description="小区门口暴露垃圾",
+        reporter_name="陈女士",
+        reporter_phone="13912345678",
+    )
     assert created["state"] == "reported"
     response = client.get(f"/api/v1/tickets/{created['ticket']}")
     assert response.status_code == 200

@@ -13,9 +13,7 @@ COMPONENT_STATUSES = ("完好", "破损", "丢失", "废弃", "移除")
 class Component(Base):
     __tablename__ = "components"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('完好', '破损', '丢失', '废弃', '移除')", name="status"
-        ),
+        CheckConstraint("status IN ('完好', '破损', '丢失', '废弃', '移除')", name="status"),
     )
 
     identifier: Mapped[str] = mapped_column(String(17), primary_key=True)

@@ -62,7 +62,9 @@ def register_component(
             f"{full[6:11]} is an event class, not a component class", field="identifier"
         )
     if status not in COMPONENT_STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(COMPONENT_STATUSES)}", field="status")
+        raise ValidationFailed(
+            f"status must be one of {', '.join(COMPONENT_STATUSES)}", field="status"
+        )
     if session.get(Component, full) is not None:
         raise ValidationFailed(f"component {full} is already registered", field="identifier")
     component = Component(
@@ -88,7 +90,9 @@ def register_component(
 def get_component(session: Session, identifier: str) -> Component:
     component = session.get(Component, identifier)
     if component is None:
-        component = session.scalar(select(Component).where(Component.legacy_identifier == identifier))
+        component = session.scalar(
+            select(Component).where(Component.legacy_identifier == identifier)
+        )
     if component is None:
         raise NotFound(f"component {identifier} is not registered")
     return component

@@ -40,25 +40,41 @@ def _names(session: Session, codes: set[str]) -> dict[str, str]:
 
 
 def _summary_fields(
-    session: Session, case: Case, now: Any, calendar: WorkingCalendar,
-    classes: dict[str, ProblemClass], departments: dict[int, str],
+    session: Session,
+    case: Case,
+    now: Any,
+    calendar: WorkingCalendar,
+    classes: dict[str, ProblemClass],
+    departments: dict[int, str],
 ) -> dict[str, Any]:
     problem_class = classes.get(case.class_code) or session.get(ProblemClass, case.class_code)
     light = None
-    if case.stage_due_at is not None and case.stage_started_at is not None and case.state in (
-        service.OPEN_STATES
+    if (
+        case.stage_due_at is not None
+        and case.stage_started_at is not None
+        and case.state in (service.OPEN_STATES)
     ):
-        light = service._clock(case.stage or "", case.stage_started_at, case.stage_due_at, now,
-                               calendar)["light"]
+        light = service._clock(
+            case.stage or "", case.stage_started_at, case.stage_due_at, now, calendar
+        )["light"]
     return {
-        "id": case.id, "ticket": case.ticket, "state": case.state,
-        "state_label": state_label(case.state), "version": case.version, "source": case.source,
+        "id": case.id,
+        "ticket": case.ticket,
+        "state": case.state,
+        "state_label": state_label(case.state),
+        "version": case.version,
+        "source": case.source,
         "class_code": case.class_code,
         "class_name": problem_class.display_name if problem_class else case.class_code,
-        "urgency": case.urgency, "district": case.district, "street": case.street,
-        "community": case.community, "department_id": case.department_id,
+        "urgency": case.urgency,
+        "district": case.district,
+        "street": case.street,
+        "community": case.community,
+        "department_id": case.department_id,
         "department": departments.get(case.department_id) if case.department_id else None,
-        "created_at": case.created_at, "due_at": case.due_at, "stage_due_at": case.stage_due_at,
+        "created_at": case.created_at,
+        "due_at": case.due_at,
+        "stage_due_at": case.stage_due_at,
         "light": light,
     }
 
@@ -83,22 +99,39 @@ def list_cases(
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> CasePage:
     filters = service.CaseFilters(
-        state=state, source=source, class_code=class_code, district=district, street=street,
-        community=community, department_id=department_id, urgency=urgency, ticket=ticket,
+        state=state,
+        source=source,
+        class_code=class_code,
+        district=district,
+        street=street,
+        community=community,
+        department_id=department_id,
+        urgency=urgency,
+        ticket=ticket,
         overdue=overdue,
     )
-    items, total = service.list_cases(session, actor, filters, page=page, page_size=page_size, now=now)
+    items, total = service.list_cases(
+        session, actor, filters, page=page, page_size=page_size, now=now
+    )
     class_codes = {c.class_code for c in items}
     classes = {
-        c.code: c for c in session.scalars(select(ProblemClass).where(ProblemClass.code.in_(class_codes)))
+        c.code: c
+        for c in session.scalars(select(ProblemClass).where(ProblemClass.code.in_(class_codes)))
     }
     dept_ids = {c.department_id for c in items if c.department_id}
     departments = dict(
-        session.execute(select(Department.id, Department.name).where(Department.id.in_(dept_ids))).all()
+        session.execute(
+            select(Department.id, Department.name).where(Department.id.in_(dept_ids))
+        ).all()
     )
     return CasePage(
-        items=[CaseSummary(**_summary_fields(session, c, now, calendar, classes, departments)) for c in items],
-        total=total, page=page, page_size=page_size,
+        items=[
+            CaseSummary(**_summary_fields(session, c, now, calendar, classes, departments))
+            for c in items
+        ],
+        total=total,
+        page=page,
+        page_size=page_size,
     )
 
 
@@ -112,24 +145,49 @@ def case_detail(session: Session, case: Case, *, now: Any, calendar: WorkingCale
     names = _names(session, {case.district, case.street or "", case.community or ""})
     events = service.timeline(session, case.id)
     return CaseDetail(
-        **_summary_fields(session, case, now, calendar, {problem_class.code: problem_class}, departments),
-        kind=case.kind, description=case.description, address=case.address, lon=case.lon,
-        lat=case.lat, h3_cell=case.h3_cell, unit_grid=case.unit_grid, resp_grid=case.resp_grid,
-        district_name=names.get(case.district), street_name=names.get(case.street or ""),
-        community_name=names.get(case.community or ""), leader_assigned=case.leader_assigned,
-        component_id=case.component_id, merged_into_id=case.merged_into_id,
-        reporter_name=case.reporter_name, reporter_phone=case.reporter_phone,
-        filed_at=case.filed_at, received_at=case.received_at, closed_at=case.closed_at,
-        postpone_request=case.postpone_request, result_method=case.result_method,
-        rework_count=case.rework_count, satisfied=case.satisfied,
+        **_summary_fields(
+            session, case, now, calendar, {problem_class.code: problem_class}, departments
+        ),
+        kind=case.kind,
+        description=case.description,
+        address=case.address,
+        lon=case.lon,
+        lat=case.lat,
+        h3_cell=case.h3_cell,
+        unit_grid=case.unit_grid,
+        resp_grid=case.resp_grid,
+        district_name=names.get(case.district),
+        street_name=names.get(case.street or ""),
+        community_name=names.get(case.community or ""),
+        leader_assigned=case.leader_assigned,
+        component_id=case.component_id,
+        merged_into_id=case.merged_into_id,
+        reporter_name=case.reporter_name,
+        reporter_phone=case.reporter_phone,
+        filed_at=case.filed_at,
+        received_at=case.received_at,
+        closed_at=case.closed_at,
+        postpone_request=case.postpone_request,
+        result_method=case.result_method,
+        rework_count=case.rework_count,
+        satisfied=case.satisfied,
         filing_standard=problem_class.filing_standard,
-        closure_standard=problem_class.closure_standard, manual=problem_class.manual,
+        closure_standard=problem_class.closure_standard,
+        manual=problem_class.manual,
         deadlines=service.deadlines(session, case, now=now, calendar=calendar),
         timeline=[
             TimelineEntry(
-                seq=e.seq, at=e.at, actor=e.actor_name, role=e.actor_role, action=e.action,
-                from_state=e.from_state, to_state=e.to_state, department_id=e.department_id,
-                payload=e.payload, photos=e.photos, hash=e.hash,
+                seq=e.seq,
+                at=e.at,
+                actor=e.actor_name,
+                role=e.actor_role,
+                action=e.action,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                department_id=e.department_id,
+                payload=e.payload,
+                photos=e.photos,
+                hash=e.hash,
             )
             for e in events
         ],
@@ -153,7 +211,8 @@ def get_case(
 
 
 @router.get(
-    "/cases/{case_id}/actions", response_model=list[ActionInfo],
+    "/cases/{case_id}/actions",
+    response_model=list[ActionInfo],
     summary="What you may do to this case now 可执行操作",
 )
 def case_actions(
@@ -167,11 +226,15 @@ def case_actions(
 
 
 @router.post(
-    "/cases/{case_id}/actions/{action}", response_model=CaseDetail,
+    "/cases/{case_id}/actions/{action}",
+    response_model=CaseDetail,
     summary="Take an action on a case 执行操作",
-    responses={403: {"description": "role or scope"}, 404: {"description": "no such case"},
-               409: {"description": "state or version conflict"},
-               422: {"description": "bad payload"}},
+    responses={
+        403: {"description": "role or scope"},
+        404: {"description": "no such case"},
+        409: {"description": "state or version conflict"},
+        422: {"description": "bad payload"},
+    },
 )
 def take_action(
     case_id: int,
@@ -186,14 +249,24 @@ def take_action(
         raise NotFound(f"unknown action {action!r}; see GET /api/v1/cases/{case_id}/actions")
     payload = body.model_dump(exclude={"version"})
     case = service.transition(
-        session, case_id, action, actor, payload, now=now, calendar=calendar,
+        session,
+        case_id,
+        action,
+        actor,
+        payload,
+        now=now,
+        calendar=calendar,
         expected_version=body.version,
     )
     return case_detail(session, case, now=now, calendar=calendar)
 
 
-@router.get("/tickets/{ticket}", response_model=PublicTicket, tags=["public 公众"],
-            summary="Track a report by its ticket 进度查询")
+@router.get(
+    "/tickets/{ticket}",
+    response_model=PublicTicket,
+    tags=["public 公众"],
+    summary="Track a report by its ticket 进度查询",
+)
 def track_ticket(ticket: str, session: SessionDep) -> PublicTicket:
     case = session.scalar(select(Case).where(Case.ticket == ticket))
     if case is None:
@@ -201,16 +274,26 @@ def track_ticket(ticket: str, session: SessionDep) -> PublicTicket:
     problem_class = session.get(ProblemClass, case.class_code)
     names = _names(session, {case.district, case.street or ""})
     steps = [
-        PublicStep(at=e.at, step=BY_ACTION[e.action].label if e.action in BY_ACTION else _PUBLIC_STEPS.get(e.action, e.action),
-                   state=state_label(e.to_state))
+        PublicStep(
+            at=e.at,
+            step=BY_ACTION[e.action].label
+            if e.action in BY_ACTION
+            else _PUBLIC_STEPS.get(e.action, e.action),
+            state=state_label(e.to_state),
+        )
         for e in service.timeline(session, case.id)
         if e.action in BY_ACTION or e.action in _PUBLIC_STEPS
     ]
     return PublicTicket(
-        ticket=case.ticket, state=case.state, state_label=state_label(case.state),
+        ticket=case.ticket,
+        state=case.state,
+        state_label=state_label(case.state),
         class_name=problem_class.display_name if problem_class else case.class_code,
-        district_name=names.get(case.district), street_name=names.get(case.street or ""),
-        created_at=case.created_at, closed_at=case.closed_at, steps=steps,
+        district_name=names.get(case.district),
+        street_name=names.get(case.street or ""),
+        created_at=case.created_at,
+        closed_at=case.closed_at,
+        steps=steps,
     )
 
 

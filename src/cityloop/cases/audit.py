@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,12 +17,14 @@ GENESIS = "0" * 64
 
 
 def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
-    body = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    body = json.dumps(
+        fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def hashed_fields(event: CaseEvent) -> dict[str, Any]:
@@ -57,19 +59,34 @@ def verify_audit(session: Session, batch: int = 5000) -> tuple[int, list[AuditFi
     last_case: int | None = None
     expected_prev = GENESIS
     expected_seq = 1
-    query = select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.seq).execution_options(
-        yield_per=batch
+    query = (
+        select(CaseEvent)
+        .order_by(CaseEvent.case_id, CaseEvent.seq)
+        .execution_options(yield_per=batch)
     )
     for event in session.scalars(query):
         if event.case_id != last_case:
             last_case, expected_prev, expected_seq = event.case_id, GENESIS, 1
         checked += 1
         if event.seq != expected_seq:
-            findings.append(AuditFinding(event.case_id, event.seq, event.id, "missing event before this one"))
+            findings.append(
+                AuditFinding(event.case_id, event.seq, event.id, "missing event before this one")
+            )
         if event.prev_hash != expected_prev:
-            findings.append(AuditFinding(event.case_id, event.seq, event.id, "chain broken: previous hash differs"))
+            findings.append(
+                AuditFinding(
+                    event.case_id, event.seq, event.id, "chain broken: previous hash differs"
+                )
+            )
         if event_digest(event.prev_hash, hashed_fields(event)) != event.hash:
-            findings.append(AuditFinding(event.case_id, event.seq, event.id, "row changed: hash does not match its content"))
+            findings.append(
+                AuditFinding(
+                    event.case_id,
+                    event.seq,
+                    event.id,
+                    "row changed: hash does not match its content",
+                )
+            )
         expected_prev = event.hash
         expected_seq = event.seq + 1
     return checked, findings

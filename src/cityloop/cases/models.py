@@ -79,7 +79,7 @@ class Case(Base):
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
 
 class CaseEvent(Base):

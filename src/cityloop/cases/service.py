@@ -54,8 +54,9 @@ class Actor:
 
     @classmethod
     def of(cls, user: User) -> Actor:
-        return cls(user.id, user.display_name, user.role, user.department_id,
-                   tuple(user.grid_codes or ()))
+        return cls(
+            user.id, user.display_name, user.role, user.department_id, tuple(user.grid_codes or ())
+        )
 
 
 SYSTEM = Actor(None, "系统", "system")
@@ -116,13 +117,13 @@ def create_case(
         raise ValidationFailed("urgency must be A, B or C", field="urgency")
     location = places.locate(lon, lat)
     if location is None:
-        raise ValidationFailed(
-            f"the point ({lon}, {lat}) is outside the city's area", field="lon"
-        )
+        raise ValidationFailed(f"the point ({lon}, {lat}) is outside the city's area", field="lon")
     if component_id is not None:
         component = session.get(Component, component_id)
         if component is None:
-            raise ValidationFailed(f"component {component_id} is not registered", field="component_id")
+            raise ValidationFailed(
+                f"component {component_id} is not registered", field="component_id"
+            )
     case = Case(
         ticket=new_ticket(now),
         idempotency_key=idempotency_key,
@@ -151,13 +152,23 @@ def create_case(
     )
     if initial_state == "filed":
         case.filed_at = now
+    _restart_clock(session, case, now, calendar)
     session.add(case)
     session.flush()
-    _restart_clock(session, case, now, calendar)
     _append_event(
-        session, case, actor, "report", None, initial_state, now,
-        {"source": source, "class_code": problem_class.code, "urgency": case.urgency,
-         "leader_assigned": leader_assigned},
+        session,
+        case,
+        actor,
+        "report",
+        None,
+        initial_state,
+        now,
+        {
+            "source": source,
+            "class_code": problem_class.code,
+            "urgency": case.urgency,
+            "leader_assigned": leader_assigned,
+        },
         list(photos or []),
     )
     session.flush()
@@ -201,24 +212,26 @@ def transition(
             field="version",
         )
     ctx = ActionContext(session, case, actor, dict(payload or {}), now, calendar)
-    refusal = _refusal(ctx, row)
-    if refusal is not None:
-        raise refusal
-    _check_payload(row, ctx.payload)
-    from_state = case.state
-    target = row.target_for(ctx.payload)
-    effect = EFFECTS.get(action)
-    if effect is not None:
-        chosen = effect(ctx)
-        if chosen is not None:
-            target = chosen
-    case.state = target
-    case.updated_at = now
-    if target != from_state or action in _CLOCK_RESTARTING:
-        _restart_clock(session, case, now, calendar)
-    photos = ctx.payload.pop("photos", []) or []
-    event_payload = {**ctx.payload, **ctx.notes}
-    _append_event(session, case, actor, action, from_state, target, now, event_payload, photos)
+    # One flush at the end: the case row is written once per action, version + 1.
+    with session.no_autoflush:
+        refusal = _refusal(ctx, row)
+        if refusal is not None:
+            raise refusal
+        _check_payload(row, ctx.payload)
+        from_state = case.state
+        target = row.target_for(ctx.payload)
+        effect = EFFECTS.get(action)
+        if effect is not None:
+            chosen = effect(ctx)
+            if chosen is not None:
+                target = chosen
+        case.state = target
+        case.updated_at = now
+        if target != from_state or action in _CLOCK_RESTARTING:
+            _restart_clock(session, case, now, calendar)
+        photos = ctx.payload.pop("photos", []) or []
+        event_payload = {**ctx.payload, **ctx.notes}
+        _append_event(session, case, actor, action, from_state, target, now, event_payload, photos)
     try:
         session.flush()
     except (StaleDataError, IntegrityError) as exc:
@@ -347,7 +360,9 @@ def record_clock_event(
 def _positive_number(payload: dict[str, Any], name: str, maximum: float) -> float:
     value = payload.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
-        raise ValidationFailed(f"{name} must be a number above 0 and at most {maximum:g}", field=name)
+        raise ValidationFailed(
+            f"{name} must be a number above 0 and at most {maximum:g}", field=name
+        )
     return float(value)
 
 
@@ -358,7 +373,9 @@ def _boolean(payload: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _department(session: Session, payload: dict[str, Any], name: str = "department_id") -> Department:
+def _department(
+    session: Session, payload: dict[str, Any], name: str = "department_id"
+) -> Department:
     value = payload.get(name)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(f"{name} must be a department id", field=name)
@@ -408,7 +425,9 @@ def _effect_merge(ctx: ActionContext) -> str | None:
         raise ValidationFailed("a case cannot be merged into itself", field="into_case_id")
     target = ctx.session.get(Case, into)
     if target is None or target.state not in OPEN_STATES:
-        raise ValidationFailed(f"case {into} is not an open case to merge into", field="into_case_id")
+        raise ValidationFailed(
+            f"case {into} is not an open case to merge into", field="into_case_id"
+        )
     ctx.case.merged_into_id = target.id
     ctx.notes["into_ticket"] = target.ticket
     return None
@@ -416,6 +435,7 @@ def _effect_merge(ctx: ActionContext) -> str | None:
 
 def _effect_dispatch(ctx: ActionContext) -> str | None:
     case = ctx.case
+    department: Department | None
     if "department_id" in ctx.payload and ctx.payload["department_id"] is not None:
         department = _department(ctx.session, ctx.payload)
     else:
@@ -440,8 +460,10 @@ def _effect_dispatch(ctx: ActionContext) -> str | None:
 def _effect_pass_down(ctx: ActionContext) -> str | None:
     department = _department(ctx.session, ctx.payload)
     current = ctx.case.department_id
-    if current is None or department.id == current or department.id not in descendant_ids(
-        ctx.session, current
+    if (
+        current is None
+        or department.id == current
+        or department.id not in descendant_ids(ctx.session, current)
     ):
         raise ValidationFailed(
             f"{department.name} is not a unit below the department holding the case",
@@ -462,7 +484,9 @@ def _effect_return(ctx: ActionContext) -> str | None:
 def _effect_request_postpone(ctx: ActionContext) -> str | None:
     days = _positive_number(ctx.payload, "days", 60)
     ctx.case.postpone_request = {
-        "days": days, "reason": ctx.payload["reason"], "requested_at": ctx.now.isoformat(),
+        "days": days,
+        "reason": ctx.payload["reason"],
+        "requested_at": ctx.now.isoformat(),
         "by": ctx.actor.name,
     }
     return None
@@ -477,8 +501,9 @@ def _effect_approve_postpone(ctx: ActionContext) -> str | None:
     case.stage_due_at = case.due_at
     case.warned_stage = case.overdue_stage = None
     case.postpone_request = None
-    ctx.notes.update({"days": days, "previous_due_at": previous.isoformat(),
-                      "due_at": case.due_at.isoformat()})
+    ctx.notes.update(
+        {"days": days, "previous_due_at": previous.isoformat(), "due_at": case.due_at.isoformat()}
+    )
     return None
 
 
@@ -501,7 +526,9 @@ def _effect_suspend(ctx: ActionContext) -> str | None:
     case = ctx.case
     case.suspended_from = case.state
     if case.due_at is not None and case.state == "dispatched":
-        case.suspended_remaining_minutes = ctx.calendar.working_minutes_between(ctx.now, case.due_at)
+        case.suspended_remaining_minutes = ctx.calendar.working_minutes_between(
+            ctx.now, case.due_at
+        )
     return None
 
 
@@ -596,7 +623,9 @@ def suggested_department(session: Session, case: Case) -> Department | None:
             owner = component.owner_department_id or component.managing_department_id
             if owner is not None:
                 return session.get(Department, owner)
-    places = [c for c in (case.district, case.street, case.community, case.resp_grid, case.unit_grid) if c]
+    places = [
+        c for c in (case.district, case.street, case.community, case.resp_grid, case.unit_grid) if c
+    ]
     return responsible_department(session, case.class_code, places)
 
 
@@ -620,14 +649,20 @@ def deadlines(
     end = case.closed_at or now
     if case.stage and case.stage_started_at and case.stage_due_at and case.state in OPEN_STATES:
         clocks.append(_clock(case.stage, case.stage_started_at, case.stage_due_at, now, calendar))
-    if case.due_at is not None and case.received_at is not None and case.stage != "handle":
+    if (
+        case.due_at is not None
+        and case.received_at is not None
+        and case.stage != "handle"
+        and case.state != "suspended"
+    ):
         handle = _clock("handle", case.received_at, case.due_at, end, calendar)
         clocks.append(handle)
     return clocks
 
 
-def _clock(stage: str, started: datetime, due: datetime, now: datetime,
-           calendar: WorkingCalendar) -> dict[str, Any]:
+def _clock(
+    stage: str, started: datetime, due: datetime, now: datetime, calendar: WorkingCalendar
+) -> dict[str, Any]:
     limit = calendar.working_minutes_between(started, due)
     elapsed = calendar.working_minutes_between(started, now)
     return {
@@ -644,7 +679,9 @@ def _clock(stage: str, started: datetime, due: datetime, now: datetime,
 
 def timeline(session: Session, case_id: int) -> list[CaseEvent]:
     return list(
-        session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))
+        session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+        )
     )
 
 
@@ -663,7 +700,13 @@ class CaseFilters:
 
 
 def list_cases(
-    session: Session, actor: Actor, filters: CaseFilters, *, page: int, page_size: int, now: datetime
+    session: Session,
+    actor: Actor,
+    filters: CaseFilters,
+    *,
+    page: int,
+    page_size: int,
+    now: datetime,
 ) -> tuple[list[Case], int]:
     query = select(Case)
     if actor.role == "handler":
@@ -674,14 +717,29 @@ def list_cases(
         if not actor.grid_codes:
             return [], 0
         query = query.where(
-            or_(*[
-                or_(Case.resp_grid.startswith(code), Case.unit_grid.startswith(code),
-                    Case.community.startswith(code), Case.street.startswith(code))
-                for code in actor.grid_codes
-            ])
+            or_(
+                *[
+                    or_(
+                        Case.resp_grid.startswith(code),
+                        Case.unit_grid.startswith(code),
+                        Case.community.startswith(code),
+                        Case.street.startswith(code),
+                    )
+                    for code in actor.grid_codes
+                ]
+            )
         )
-    for name in ("state", "source", "class_code", "district", "street", "community",
-                 "department_id", "urgency", "ticket"):
+    for name in (
+        "state",
+        "source",
+        "class_code",
+        "district",
+        "street",
+        "community",
+        "department_id",
+        "urgency",
+        "ticket",
+    ):
         value = getattr(filters, name)
         if value is not None:
             query = query.where(getattr(Case, name) == value)

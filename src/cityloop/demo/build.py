@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -47,18 +47,38 @@ PROFESSIONAL_UNITS = (
 
 # class prefix -> unit code: who owns what, city-wide (territorial rules cover the rest).
 CLASS_RULES: dict[str, str] = {
-    **dict.fromkeys(("01001", "01002", "01018", "01019", "01024", "01025", "01072", "01073",
-                     "21002", "21004"), "XM-SW"),
-    **dict.fromkeys(("01003", "01004", "01006", "01026", "01037", "01038", "01039", "01060",
-                     "02006", "02007", "02008", "02009", "21001", "21003"), "XM-SZ"),
+    **dict.fromkeys(
+        ("01001", "01002", "01018", "01019", "01024", "01025", "01072", "01073", "21002", "21004"),
+        "XM-SW",
+    ),
+    **dict.fromkeys(
+        (
+            "01003",
+            "01004",
+            "01006",
+            "01026",
+            "01037",
+            "01038",
+            "01039",
+            "01060",
+            "02006",
+            "02007",
+            "02008",
+            "02009",
+            "21001",
+            "21003",
+        ),
+        "XM-SZ",
+    ),
     **dict.fromkeys(("01005", "01017", "01028", "01029", "01030", "01047", "01048"), "XM-GD"),
     **dict.fromkeys(("01007", "01008", "01009", "01027", "01031", "01062"), "XM-TX"),
     **dict.fromkeys(("01011", "01021", "01049", "01057", "21005"), "XM-RQ"),
     "02": "XM-JT",
     "02014": "XM-JJ",
     "02015": "XM-JJ",
-    **dict.fromkeys(("03001", "03002", "03003", "03004", "03005", "03014", "03015", "03016",
-                     "06042"), "XM-HW"),
+    **dict.fromkeys(
+        ("03001", "03002", "03003", "03004", "03005", "03014", "03015", "03016", "06042"), "XM-HW"
+    ),
     "04": "XM-YL",
     "22002": "XM-ZF",
 }
@@ -87,10 +107,16 @@ def is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(Region))
 
 
-def build(session: Session, *, now: datetime | None = None, cases: int = 300,
-          progress: Progress | None = None, seed: int = 20260827) -> dict[str, int]:
+def build(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    cases: int = 300,
+    progress: Progress | None = None,
+    seed: int = 20260827,
+) -> dict[str, int]:
     """Build everything into an empty database (the caller commits)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report: dict[str, int] = {}
     report["classes"] = seed_defaults(session)
     report.update(demo_xiamen.build(session, progress=progress))
@@ -110,8 +136,13 @@ def _organisation(session: Session) -> dict[str, Department]:
     departments: dict[str, Department] = {}
 
     def add(code: str, name: str, kind: str, parent: str | None, region: str | None) -> None:
-        dept = Department(code=code, name=name, kind=kind, region_code=region,
-                          parent_id=departments[parent].id if parent else None)
+        dept = Department(
+            code=code,
+            name=name,
+            kind=kind,
+            region_code=region,
+            parent_id=departments[parent].id if parent else None,
+        )
         session.add(dept)
         session.flush()
         departments[code] = dept
@@ -120,9 +151,9 @@ def _organisation(session: Session) -> dict[str, Department]:
     for code, name, kind in PROFESSIONAL_UNITS:
         add(code, name, kind, "XM-CENTRE", CITY_CODE)
     regions = session.execute(
-        select(Region.code, Region.name, Region.level).where(
-            Region.level.in_(("district", "street", "community"))
-        ).order_by(Region.code)
+        select(Region.code, Region.name, Region.level)
+        .where(Region.level.in_(("district", "street", "community")))
+        .order_by(Region.code)
     ).all()
     for code, name, level in regions:
         if level == "district":
@@ -132,14 +163,23 @@ def _organisation(session: Session) -> dict[str, Department]:
         elif level == "community" and code[:6] in DETAILED_DISTRICTS:
             add(f"D-{code}", f"{name}居委会", "community", f"D-{code[:9]}", code)
     rules = [
-        {"class_prefix": "", "region_prefix": code, "department_id": dept.id,
-         "note": "属地管理：区城管办"}
-        for code, dept in ((d.region_code, d) for d in departments.values()
-                           if d.kind == "district_office")
+        {
+            "class_prefix": "",
+            "region_prefix": code,
+            "department_id": dept.id,
+            "note": "属地管理：区城管办",
+        }
+        for code, dept in (
+            (d.region_code, d) for d in departments.values() if d.kind == "district_office"
+        )
     ]
     rules += [
-        {"class_prefix": prefix, "region_prefix": "", "department_id": departments[unit].id,
-         "note": "权属单位"}
+        {
+            "class_prefix": prefix,
+            "region_prefix": "",
+            "department_id": departments[unit].id,
+            "note": "权属单位",
+        }
         for prefix, unit in CLASS_RULES.items()
     ]
     session.execute(insert(ResponsibilityRule), rules)
@@ -149,12 +189,17 @@ def _organisation(session: Session) -> dict[str, Department]:
 def _users(session: Session, departments: dict[str, Department]) -> int:
     password_hash = hash_password(DEMO_PASSWORD)  # one hash: argon2 is slow on purpose
     for username, role, display, dept_code in DEMO_USERS:
-        session.add(User(
-            username=username, display_name=display, role=role, password_hash=password_hash,
-            department_id=departments[dept_code].id if dept_code else None,
-            grid_codes=INSPECTOR_GRIDS.get(username, []),
-            phone=f"1380592{len(username):04d}",
-        ))
+        session.add(
+            User(
+                username=username,
+                display_name=display,
+                role=role,
+                password_hash=password_hash,
+                department_id=departments[dept_code].id if dept_code else None,
+                grid_codes=INSPECTOR_GRIDS.get(username, []),
+                phone=f"1380592{len(username):04d}",
+            )
+        )
     session.flush()
     return len(DEMO_USERS)
 
@@ -171,15 +216,24 @@ def _components(session: Session, departments: dict[str, Department], rng: rando
         division = grid_code[:6]
         serial[(division, class_code)] = serial.get((division, class_code), 0) + 1
         owner_code = _owner_for(class_code)
-        owner = departments.get(owner_code) or departments[f"D-{division}"]
-        rows.append({
-            "identifier": f"{division}{class_code}{serial[(division, class_code)]:06d}",
-            "legacy_identifier": None, "class_code": class_code, "name": "",
-            "lon": lon + rng.uniform(-0.0003, 0.0003), "lat": lat + rng.uniform(-0.0003, 0.0003),
-            "unit_grid": grid_code, "managing_department_id": owner.id,
-            "owner_department_id": owner.id, "maintainer_department_id": owner.id,
-            "responsible_person": "养护班组长", "phone": "0592-12319", "status": "完好",
-        })
+        owner = departments.get(owner_code or "") or departments[f"D-{division}"]
+        rows.append(
+            {
+                "identifier": f"{division}{class_code}{serial[(division, class_code)]:06d}",
+                "legacy_identifier": None,
+                "class_code": class_code,
+                "name": "",
+                "lon": lon + rng.uniform(-0.0003, 0.0003),
+                "lat": lat + rng.uniform(-0.0003, 0.0003),
+                "unit_grid": grid_code,
+                "managing_department_id": owner.id,
+                "owner_department_id": owner.id,
+                "maintainer_department_id": owner.id,
+                "responsible_person": "养护班组长",
+                "phone": "0592-12319",
+                "status": "完好",
+            }
+        )
     names = dict(session.execute(select(ProblemClass.code, ProblemClass.name)).all())
     for row in rows:
         row["name"] = names.get(row["class_code"], "")
@@ -213,15 +267,32 @@ DEMO_STORIES = (
     ("22002", "房屋一套改多套，违规分隔出租", "hotline_12345"),
 )
 STAGE_PLAN = (
-    ("reported", 25), ("verifying", 15), ("pending_filing", 15), ("rejected", 12),
-    ("filed", 18), ("dispatched", 70), ("result_submitted", 15), ("checking", 15),
-    ("check_reported", 10), ("closed", 45), ("archived", 40), ("suspended", 5),
-    ("returned", 8), ("coordinating", 7),
+    ("reported", 25),
+    ("verifying", 15),
+    ("pending_filing", 15),
+    ("rejected", 12),
+    ("filed", 18),
+    ("dispatched", 70),
+    ("result_submitted", 15),
+    ("checking", 15),
+    ("check_reported", 10),
+    ("closed", 45),
+    ("archived", 40),
+    ("suspended", 5),
+    ("returned", 8),
+    ("coordinating", 7),
 )
 
 
-def _cases(session: Session, places: PlaceIndex, calendar: WorkingCalendar, now: datetime,
-           count: int, rng: random.Random, progress: Progress | None) -> int:
+def _cases(
+    session: Session,
+    places: PlaceIndex,
+    calendar: WorkingCalendar,
+    now: datetime,
+    count: int,
+    rng: random.Random,
+    progress: Progress | None,
+) -> int:
     users = {u.username: u for u in session.scalars(select(User))}
     actors = {name: Actor.of(user) for name, user in users.items()}
     grids = session.execute(
@@ -239,12 +310,20 @@ def _cases(session: Session, places: PlaceIndex, calendar: WorkingCalendar, now:
             start = now - timedelta(hours=1)
         case, _ = receive(
             session,
-            Report(source=source, class_code=class_code, description=text, lon=lon, lat=lat,
-                   reporter_name="市民" if source in ("public", "wechat") else None,
-                   reporter_phone="13900000000" if source in ("public", "wechat") else None,
-                   photos=[f"demo/photo-{index}-before.jpg"]),
+            Report(
+                source=source,
+                class_code=class_code,
+                description=text,
+                lon=lon,
+                lat=lat,
+                reporter_name="市民" if source in ("public", "wechat") else None,
+                reporter_phone="13900000000" if source in ("public", "wechat") else None,
+                photos=[f"demo/photo-{index}-before.jpg"],
+            ),
             actor=actors["admin"],
-            places=places, calendar=calendar, now=start,
+            places=places,
+            calendar=calendar,
+            now=start,
         )
         _drive(session, case, target, actors, calendar, start, now, rng)
         made += 1
@@ -266,10 +345,7 @@ def _path_to(target: str, state: str) -> list[str]:
         return head
     if target == "rejected":
         return [*head, "reject"]
-    if state == "filed":
-        head = []
-    else:
-        head = [*head, "file"]
+    head = [] if state == "filed" else [*head, "file"]
     plans = {
         "filed": [],
         "coordinating": ["coordinate"],
@@ -280,8 +356,14 @@ def _path_to(target: str, state: str) -> list[str]:
         "checking": ["dispatch", "submit_result", "approve_result"],
         "check_reported": ["dispatch", "submit_result", "approve_result", "report_check"],
         "closed": ["dispatch", "submit_result", "approve_result", "report_check", "close"],
-        "archived": ["dispatch", "submit_result", "approve_result", "report_check", "close",
-                     "return_visit"],
+        "archived": [
+            "dispatch",
+            "submit_result",
+            "approve_result",
+            "report_check",
+            "close",
+            "return_visit",
+        ],
     }
     return [*head, *plans[target]]
 
@@ -292,30 +374,54 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
     "coordinate": {"note": "权属不明，协调相关单位"},
     "return": {"reason": "非本单位职责"},
     "suspend": {"reason": "涉及历史遗留问题，需统筹解决"},
-    "submit_result": {"result": "已安排人员到场处置完毕", "method": "service",
-                      "photos": ["demo/after.jpg"]},
+    "submit_result": {
+        "result": "已安排人员到场处置完毕",
+        "method": "service",
+        "photos": ["demo/after.jpg"],
+    },
     "report_check": {"passed": True, "photos": ["demo/check.jpg"]},
     "return_visit": {"satisfied": True},
 }
 _ACTOR_FOR = {
-    "send_to_verify": "operator", "verify": "admin", "file": "operator", "reject": "operator",
-    "coordinate": "dispatcher", "dispatch": "dispatcher", "return": "admin", "suspend": "dispatcher",
-    "submit_result": "admin", "approve_result": "dispatcher", "report_check": "admin",
-    "close": "operator", "return_visit": "operator",
+    "send_to_verify": "operator",
+    "verify": "admin",
+    "file": "operator",
+    "reject": "operator",
+    "coordinate": "dispatcher",
+    "dispatch": "dispatcher",
+    "return": "admin",
+    "suspend": "dispatcher",
+    "submit_result": "admin",
+    "approve_result": "dispatcher",
+    "report_check": "admin",
+    "close": "operator",
+    "return_visit": "operator",
 }
 
 
-def _drive(session: Session, case: Case, target: str, actors: dict[str, Actor],
-           calendar: WorkingCalendar, start: datetime, now: datetime, rng: random.Random) -> None:
+def _drive(
+    session: Session,
+    case: Case,
+    target: str,
+    actors: dict[str, Actor],
+    calendar: WorkingCalendar,
+    start: datetime,
+    now: datetime,
+    rng: random.Random,
+) -> None:
     at = start
     for action in _path_to(target, case.state):
-        minutes = {"submit_result": rng.uniform(60, 900), "return": rng.uniform(5, 40),
-                   "return_visit": rng.uniform(60, 600)}.get(action, rng.uniform(3, 50))
+        minutes = {
+            "submit_result": rng.uniform(60, 900),
+            "return": rng.uniform(5, 40),
+            "return_visit": rng.uniform(60, 600),
+        }.get(action, rng.uniform(3, 50))
         at = calendar.add_working_minutes(at, minutes)
         if at >= now:
             return
         payload = dict(_PAYLOADS.get(action, {}))
         if action == "submit_result":
             payload["method"] = rng.choices(("service", "management", "enforcement"), (7, 2, 1))[0]
-        transition(session, case.id, action, actors[_ACTOR_FOR[action]], payload, now=at,
-                   calendar=calendar)
+        transition(
+            session, case.id, action, actors[_ACTOR_FOR[action]], payload, now=at, calendar=calendar
+        )

@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/v1", tags=["intake 信息收集"])
 
 
 class ReportIn(BaseModel):
-    source: str = Field(description="where the report comes from, e.g. inspector, public, hotline_12345, leader")
+    source: str = Field(
+        description="where the report comes from, e.g. inspector, public, hotline_12345, leader"
+    )
     class_code: str = Field(description="GB/T 47678.5 class code (5 digits) or a legacy alias")
     description: str = Field(min_length=1, max_length=2000)
     lon: float = Field(ge=-180, le=180)
@@ -33,7 +35,9 @@ class ReportOut(BaseModel):
     state: str
 
 
-@router.post("/reports", response_model=ReportOut, status_code=201, summary="Report a problem 上报问题")
+@router.post(
+    "/reports", response_model=ReportOut, status_code=201, summary="Report a problem 上报问题"
+)
 def post_report(
     body: ReportIn,
     session: SessionDep,
@@ -44,7 +48,12 @@ def post_report(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReportOut:
     case, _created = receive(
-        session, Report(**body.model_dump()), actor=actor, places=places, calendar=calendar,
-        now=now, idempotency_key=idempotency_key,
+        session,
+        Report(**body.model_dump()),
+        actor=actor,
+        places=places,
+        calendar=calendar,
+        now=now,
+        idempotency_key=idempotency_key,
     )
     return ReportOut(id=case.id, ticket=case.ticket, state=case.state)

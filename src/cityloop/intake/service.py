@@ -82,7 +82,8 @@ def receive(
         )
     allowed = SOURCES[report.source][1]
     if allowed and actor.role not in allowed:
-        raise Forbidden(f"reports from source {report.source} need one of the roles {', '.join(sorted(allowed))}")
+        roles = ", ".join(sorted(allowed))
+        raise Forbidden(f"reports from source {report.source} need one of the roles {roles}")
     key = f"{report.source}:{idempotency_key}" if idempotency_key else None
     if key is not None:
         existing = find_by_idempotency_key(session, key)

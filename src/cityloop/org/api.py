@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from cityloop.deps import NowDep, SessionDep, UserDep
+from cityloop.deps import SessionDep, UserDep
 from cityloop.org import service
 from cityloop.org.models import Department
 
@@ -47,19 +47,23 @@ def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
-    now: NowDep,
 ) -> Token:
     user = service.authenticate(session, form.username, form.password)
     settings = request.app.state.settings
-    token = service.issue_token(user, settings.secret_key, settings.token_minutes, now)
+    # Tokens expire by the wall clock, whatever clock the case loop runs on.
+    token = service.issue_token(user, settings.secret_key, settings.token_minutes)
     return Token(access_token=token, role=user.role, expires_in_minutes=settings.token_minutes)
 
 
 @router.get("/me", response_model=Me, summary="Who am I 当前用户")
 def me(user: UserDep) -> Me:
     return Me(
-        id=user.id, username=user.username, display_name=user.display_name, role=user.role,
-        role_label=service.ROLES[user.role], department_id=user.department_id,
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        role_label=service.ROLES[user.role],
+        department_id=user.department_id,
         grid_codes=list(user.grid_codes or []),
     )
 
@@ -68,7 +72,13 @@ def me(user: UserDep) -> Me:
 def departments(session: SessionDep, user: UserDep) -> list[DepartmentOut]:
     rows = session.scalars(select(Department).order_by(Department.id))
     return [
-        DepartmentOut(id=d.id, code=d.code, name=d.name, kind=d.kind, parent_id=d.parent_id,
-                      region_code=d.region_code)
+        DepartmentOut(
+            id=d.id,
+            code=d.code,
+            name=d.name,
+            kind=d.kind,
+            parent_id=d.parent_id,
+            region_code=d.region_code,
+        )
         for d in rows
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
@@ -65,6 +65,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     # Hash even for unknown users so response time does not reveal which names exist.
     candidate = user.password_hash if user is not None else _DUMMY_HASH
+    ok: bool
     try:
         ok = _hasher.verify(candidate, password)
     except (VerificationError, InvalidHashError):
@@ -84,7 +85,7 @@ class TokenClaims:
 
 
 def issue_token(user: User, secret: str, minutes: int, now: datetime | None = None) -> str:
-    issued = now or datetime.now(timezone.utc)
+    issued = now or datetime.now(UTC)
     payload = {"sub": str(user.id), "role": user.role, "exp": issued + timedelta(minutes=minutes)}
     return jwt.encode(payload, secret, algorithm="HS256")
 
@@ -94,13 +95,15 @@ def read_token(token: str, secret: str) -> TokenClaims:
         payload = jwt.decode(token, secret, algorithms=["HS256"])
         return TokenClaims(
             user_id=int(payload["sub"]),
-            expires_at=datetime.fromtimestamp(payload["exp"], timezone.utc),
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
         )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise Unauthorized("invalid or expired token") from exc
 
 
-def get_department(session: Session, department_id: int, *, field: str = "department_id") -> Department:
+def get_department(
+    session: Session, department_id: int, *, field: str = "department_id"
+) -> Department:
     department = session.get(Department, department_id)
     if department is None:
         raise ValidationFailed(f"department {department_id} does not exist", field=field)
@@ -133,7 +136,9 @@ def descendant_ids(session: Session, department_id: int) -> set[int]:
     return found
 
 
-def responsible_department(session: Session, class_code: str, region_codes: list[str]) -> Department | None:
+def responsible_department(
+    session: Session, class_code: str, region_codes: list[str]
+) -> Department | None:
     """The department the rules name for a class in a place (most specific rule wins).
 
     `region_codes` are the case's place codes from coarse to fine (district … unit grid)."""
@@ -143,7 +148,9 @@ def responsible_department(session: Session, class_code: str, region_codes: list
     for rule in rules:
         if not class_code.startswith(rule.class_prefix):
             continue
-        if rule.region_prefix and not any(code.startswith(rule.region_prefix) for code in region_codes):
+        if rule.region_prefix and not any(
+            code.startswith(rule.region_prefix) for code in region_codes
+        ):
             continue
         score = (len(rule.class_prefix), len(rule.region_prefix))
         if best is None or score > best:

@@ -22,7 +22,9 @@ class SweepResult:
     urged: int = 0
 
 
-def sweep(session: Session, *, now: datetime, calendar: WorkingCalendar, batch: int = 500) -> SweepResult:
+def sweep(
+    session: Session, *, now: datetime, calendar: WorkingCalendar, batch: int = 500
+) -> SweepResult:
     result = SweepResult()
     query = (
         select(Case)
@@ -46,16 +48,23 @@ def sweep(session: Session, *, now: datetime, calendar: WorkingCalendar, batch: 
             case.overdue_stage = stage
             case.warned_stage = stage
             record_clock_event(
-                session, case, "clock_overdue", now,
+                session,
+                case,
+                "clock_overdue",
+                now,
                 {"stage": stage, "due_at": case.stage_due_at.isoformat(), "note": f"{label}超期"},
             )
             result.overdue += 1
             if case.state == "dispatched":
                 session.flush()
                 transition(
-                    session, case.id, "urge", SYSTEM,
+                    session,
+                    case.id,
+                    "urge",
+                    SYSTEM,
                     {"note": f"{label}已超过期限，系统自动催办", "automatic": True},
-                    now=now, calendar=calendar,
+                    now=now,
+                    calendar=calendar,
                 )
                 result.urged += 1
             continue
@@ -66,9 +75,15 @@ def sweep(session: Session, *, now: datetime, calendar: WorkingCalendar, batch: 
         if limit > 0 and elapsed / limit >= 0.8:
             case.warned_stage = stage
             record_clock_event(
-                session, case, "clock_warning", now,
-                {"stage": stage, "due_at": case.stage_due_at.isoformat(),
-                 "note": f"{label}即将到期 (已用{elapsed / limit:.0%})"},
+                session,
+                case,
+                "clock_warning",
+                now,
+                {
+                    "stage": stage,
+                    "due_at": case.stage_due_at.isoformat(),
+                    "note": f"{label}即将到期 (已用{elapsed / limit:.0%})",
+                },
             )
             result.warnings += 1
     session.flush()

@@ -47,7 +47,9 @@ def _out(row: ProblemClass) -> ClassOut:
 
 
 @router.get("/classes", response_model=list[ClassOut], summary="Problem classes 部件事件分类")
-def list_classes(session: SessionDep, kind: str | None = None, parent_code: str | None = None) -> list[ClassOut]:
+def list_classes(
+    session: SessionDep, kind: str | None = None, parent_code: str | None = None
+) -> list[ClassOut]:
     return [_out(row) for row in service.list_classes(session, kind=kind, parent_code=parent_code)]
 
 
@@ -59,7 +61,9 @@ def get_class(code: str, session: SessionDep) -> ClassOut:
     return _out(row)
 
 
-@router.patch("/classes/{code}", response_model=ClassOut, summary="Edit a class's standards 编辑立结案标准")
+@router.patch(
+    "/classes/{code}", response_model=ClassOut, summary="Edit a class's standards 编辑立结案标准"
+)
 def patch_class(code: str, body: ClassPatch, session: SessionDep, user: UserDep) -> ClassOut:
     if user.role != "admin":
         raise Forbidden("only an administrator edits the taxonomy")

@@ -32,7 +32,9 @@ DEFAULT_STAGE_LIMITS: dict[str, tuple[str, int]] = {
 
 
 def _load_json(name: str) -> Any:
-    return json.loads(resources.files("cityloop.taxonomy").joinpath("data", name).read_text("utf-8"))
+    return json.loads(
+        resources.files("cityloop.taxonomy").joinpath("data", name).read_text("utf-8")
+    )
 
 
 def default_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -56,11 +58,20 @@ def default_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         for major in majors:
             classes.append(
                 {
-                    "code": major["code"], "parent_code": None, "level": "major", "kind": kind,
-                    "name": major["name"], "matter_name": None,
-                    "name_en": major.get("name_en"), "standard": source,
-                    "default_urgency": "C", "handling_days": dict(days),
-                    "filing_standard": "", "closure_standard": "", "manual": "", "active": True,
+                    "code": major["code"],
+                    "parent_code": None,
+                    "level": "major",
+                    "kind": kind,
+                    "name": major["name"],
+                    "matter_name": None,
+                    "name_en": major.get("name_en"),
+                    "standard": source,
+                    "default_urgency": "C",
+                    "handling_days": dict(days),
+                    "filing_standard": "",
+                    "closure_standard": "",
+                    "manual": "",
+                    "active": True,
                 }
             )
             for child in major["children"]:
@@ -68,16 +79,21 @@ def default_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 name = child["name"]
                 classes.append(
                     {
-                        "code": child["code"], "parent_code": major["code"], "level": "minor",
-                        "kind": kind, "name": name,
+                        "code": child["code"],
+                        "parent_code": major["code"],
+                        "level": "minor",
+                        "kind": kind,
+                        "name": name,
                         "matter_name": matter_names.get(child["code"]),
-                        "name_en": child.get("name_en"), "standard": source,
+                        "name_en": child.get("name_en"),
+                        "standard": source,
                         "default_urgency": child.get("default_urgency")
                         or urgency_of.get(child["code"], "C"),
                         "handling_days": dict(days),
                         "filing_standard": template["filing"].format(name=name),
                         "closure_standard": template["closure"].format(name=name),
-                        "manual": template["manual"], "active": True,
+                        "manual": template["manual"],
+                        "active": True,
                     }
                 )
 
@@ -93,7 +109,10 @@ def default_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         target = by_name.get(renames.get(name, name))
         if target is not None:
             aliases[(scheme, code)] = {
-                "scheme": scheme, "alias": code, "class_code": target, "alias_name": name
+                "scheme": scheme,
+                "alias": code,
+                "class_code": target,
+                "alias_name": name,
             }
 
     legacy = standard["legacy"]
@@ -110,8 +129,10 @@ def default_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         for child in major["children"]:
             for code in child.get("legacy", []):
                 aliases[("beijing-chaoyang-2013", code)] = {
-                    "scheme": "beijing-chaoyang-2013", "alias": code,
-                    "class_code": child["code"], "alias_name": child["name"],
+                    "scheme": "beijing-chaoyang-2013",
+                    "alias": code,
+                    "class_code": child["code"],
+                    "alias_name": child["name"],
                 }
     return classes, list(aliases.values())
 
@@ -183,21 +204,25 @@ def update_class(session: Session, code: str, changes: dict[str, Any]) -> Proble
     if row is None:
         raise NotFound(f"problem class {code!r} not found")
     editable = {
-        "name_en", "default_urgency", "handling_days", "filing_standard", "closure_standard",
-        "manual", "active",
+        "name_en",
+        "default_urgency",
+        "handling_days",
+        "filing_standard",
+        "closure_standard",
+        "manual",
+        "active",
     }
     for key, value in changes.items():
         if key not in editable:
             raise ValidationFailed(f"{key} cannot be edited", field=key)
         if key == "default_urgency" and value not in URGENCIES:
             raise ValidationFailed("default_urgency must be A, B or C", field=key)
-        if key == "handling_days":
-            if not isinstance(value, dict) or not set(value) <= set(URGENCIES) or any(
-                not isinstance(v, int | float) or v <= 0 for v in value.values()
-            ):
-                raise ValidationFailed(
-                    "handling_days maps A/B/C to positive working days", field=key
-                )
+        if key == "handling_days" and (
+            not isinstance(value, dict)
+            or not set(value) <= set(URGENCIES)
+            or any(not isinstance(v, int | float) or v <= 0 for v in value.values())
+        ):
+            raise ValidationFailed("handling_days maps A/B/C to positive working days", field=key)
         setattr(row, key, value)
     session.flush()
     return row

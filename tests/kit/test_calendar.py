@@ -1,0 +1,74 @@
+"""The working calendar (R-DIS-5): official holidays, 调休 working weekends, work hours, and
+years the official calendar does not know yet."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from cityloop.kit.calendar import WorkingCalendar, traffic_light
+from tests.conftest import TZ
+
+CAL = WorkingCalendar()
+
+
+def test_c_case_filed_on_2026_09_30_is_due_on_the_official_day():
+    # By hand: 10-01..10-07 National Day holiday; Thu 10-08 (1), Fri 10-09 (2),
+    # Sat 10-10 is a 调休 working day (3), Sun 10-11 rests, Mon 10-12 (4).
+    filed = datetime(2026, 9, 30, 10, 0, tzinfo=TZ)
+    assert CAL.add_working_days(filed, 4) == datetime(2026, 10, 12, 10, 0, tzinfo=TZ)
+
+
+def test_urgency_a_from_the_seed_minute():
+    assert CAL.add_working_days(datetime(2026, 8, 27, 16, 10, tzinfo=TZ), 1) == datetime(
+        2026, 8, 28, 16, 10, tzinfo=TZ
+    )
+
+
+def test_work_hours_and_lunch():
+    assert CAL.add_working_hours(datetime(2026, 9, 2, 11, 30, tzinfo=TZ), 1) == datetime(
+        2026, 9, 2, 14, 30, tzinfo=TZ
+    )
+    # Reported in the evening: the clock starts next morning.
+    assert CAL.add_working_hours(datetime(2026, 9, 2, 20, 0, tzinfo=TZ), 1) == datetime(
+        2026, 9, 3, 9, 30, tzinfo=TZ
+    )
+    assert (
+        CAL.working_minutes_between(
+            datetime(2026, 9, 2, 11, 0, tzinfo=TZ), datetime(2026, 9, 2, 15, 0, tzinfo=TZ)
+        )
+        == 120
+    )
+
+
+def test_a_year_the_official_calendar_does_not_know_falls_back_and_obeys_overrides():
+    friday = datetime(2027, 1, 1, 10, 0, tzinfo=TZ)
+    assert CAL.add_working_days(friday, 1) == datetime(2027, 1, 4, 10, 0, tzinfo=TZ)
+    with_holiday = WorkingCalendar(overrides={date(2027, 1, 1): False, date(2027, 1, 4): False})
+    assert not with_holiday.is_workday(date(2027, 1, 1))
+    assert with_holiday.add_working_days(datetime(2026, 12, 31, 10, 0, tzinfo=TZ), 1) == datetime(
+        2027, 1, 5, 10, 0, tzinfo=TZ
+    )
+
+
+def test_an_override_makes_a_weekend_day_work():
+    cal = WorkingCalendar(overrides={date(2026, 9, 5): True})
+    assert cal.add_working_days(datetime(2026, 9, 4, 10, 0, tzinfo=TZ), 1) == datetime(
+        2026, 9, 5, 10, 0, tzinfo=TZ
+    )
+
+
+def test_bad_calls_are_refused():
+    with pytest.raises(ValueError, match="aware"):
+        CAL.add_working_minutes(datetime(2026, 9, 1, 10, 0), 5)
+    with pytest.raises(ValueError, match="negative"):
+        CAL.add_working_minutes(datetime(2026, 9, 1, 10, 0, tzinfo=TZ), -5)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "light"),
+    [(0, "green"), (79, "green"), (80, "yellow"), (100, "yellow"), (101, "red")],
+)
+def test_traffic_light(elapsed, light):
+    assert traffic_light(elapsed, 100) == light
