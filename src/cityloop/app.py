@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityloop import __version__
+from cityloop.assets.api import router as assets_router
 from cityloop.cases.api import router as cases_router
 from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
@@ -102,6 +103,13 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for router in (org_router, intake_router, cases_router, taxonomy_router, places_router):
+    for router in (
+        org_router,
+        intake_router,
+        cases_router,
+        taxonomy_router,
+        places_router,
+        assets_router,
+    ):
         app.include_router(router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -155,6 +156,42 @@ def worker(
         if once:
             return
         time.sleep(interval)
+
+
+@app.command("import-places")
+def import_places(
+    path: Annotated[Path, typer.Argument(help="a GeoJSON FeatureCollection (WGS-84)")],
+    level: Annotated[
+        str, typer.Option(help="city, district, street, community, resp_grid or unit_grid")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Import a city's regions or unit grids from GeoJSON (properties: code, name, parent_code;
+    unit grids: code, community_code, resp_grid_code)."""
+    import json
+
+    from cityloop.places.service import import_geojson, import_unit_grids
+
+    url = _use_database(db)
+    try:
+        collection = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot read {path}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    session = _session(url, write=True)
+    try:
+        if level == "unit_grid":
+            count = import_unit_grids(session, collection)
+        else:
+            count = import_geojson(session, collection, level)
+        session.commit()
+    except ValueError as exc:
+        session.rollback()
+        console.print(f"[red]nothing imported: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        session.close()
+    console.print(f"[green]imported {count} {level} features[/green]")
 
 
 @app.command("verify-audit")

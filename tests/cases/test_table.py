@@ -96,4 +96,5 @@ def test_the_workflow_doc_is_generated_from_the_current_table():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (root / "docs" / "workflow.md").read_text(encoding="utf-8") == module.render(), (
-        "docs/workflow.md is stale: run scripts/gen_workflow_doc.py")
+        "docs/workflow.md is stale: run scripts/gen_workflow_doc.py"
+    )

@@ -72,3 +72,53 @@ def test_bad_calls_are_refused():
 )
 def test_traffic_light(elapsed, light):
     assert traffic_light(elapsed, 100) == light
+
+
+def test_deadlines_in_the_loop_follow_the_official_calendar_and_local_overrides(
+    client, auth, clock, city_places
+):
+    from tests.cases.helpers import YINGCUI, Desk, point_in
+
+    desk = Desk(client, auth)
+    lon, lat = point_in(city_places, YINGCUI)
+
+    def c_case_dispatched_at(moment):
+        clock.set(moment)
+        case_id = desk.report(
+            "inspector",
+            source="inspector",
+            class_code="06036",
+            urgency="C",
+            lon=lon,
+            lat=lat,
+            description="乱堆杂物",
+        )["id"]
+        desk.act("operator", case_id, "file")
+        return datetime.fromisoformat(desk.act("dispatcher", case_id, "dispatch")["due_at"])
+
+    assert c_case_dispatched_at(datetime(2026, 9, 30, 10, 0, tzinfo=TZ)) == datetime(
+        2026, 10, 12, 10, 0, tzinfo=TZ
+    )
+    # 2027 is beyond the official calendar: Mon–Fri, until the city declares its holidays.
+    assert c_case_dispatched_at(datetime(2026, 12, 31, 10, 0, tzinfo=TZ)) == datetime(
+        2027, 1, 6, 10, 0, tzinfo=TZ
+    )
+    denied = client.put(
+        "/api/v1/calendar/overrides/2027-01-01",
+        json={"is_workday": False},
+        headers=auth("dispatcher"),
+    )
+    assert denied.status_code == 403
+    ok = client.put(
+        "/api/v1/calendar/overrides/2027-01-01",
+        json={"is_workday": False, "note": "元旦"},
+        headers=auth("admin"),
+    )
+    assert ok.status_code == 200
+    assert c_case_dispatched_at(datetime(2026, 12, 31, 10, 0, tzinfo=TZ)) == datetime(
+        2027, 1, 7, 10, 0, tzinfo=TZ
+    )
+    bad = client.put(
+        "/api/v1/calendar/overrides/2027-02-30", json={"is_workday": False}, headers=auth("admin")
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "day"

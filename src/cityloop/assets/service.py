@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.assets.models import COMPONENT_STATUSES, Component
 from cityloop.errors import NotFound, ValidationFailed
+from cityloop.org.models import Department
 from cityloop.taxonomy.models import ClassAlias
 from cityloop.taxonomy.service import get_class
 
@@ -65,6 +66,13 @@ def register_component(
         raise ValidationFailed(
             f"status must be one of {', '.join(COMPONENT_STATUSES)}", field="status"
         )
+    for field_name, dept_id in (
+        ("managing_department_id", managing_department_id),
+        ("owner_department_id", owner_department_id),
+        ("maintainer_department_id", maintainer_department_id),
+    ):
+        if dept_id is not None and session.get(Department, dept_id) is None:
+            raise ValidationFailed(f"department {dept_id} does not exist", field=field_name)
     if session.get(Component, full) is not None:
         raise ValidationFailed(f"component {full} is already registered", field="identifier")
     component = Component(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -68,3 +69,38 @@ def patch_class(code: str, body: ClassPatch, session: SessionDep, user: UserDep)
     if user.role != "admin":
         raise Forbidden("only an administrator edits the taxonomy")
     return _out(service.update_class(session, code, body.model_dump(exclude_unset=True)))
+
+
+class OverrideIn(BaseModel):
+    is_workday: bool
+    note: str = ""
+
+
+class OverrideOut(OverrideIn):
+    day: date
+
+
+@router.get(
+    "/calendar/overrides",
+    response_model=list[OverrideOut],
+    tags=["calendar 工作日历"],
+    summary="Local calendar overrides 日历调整",
+)
+def list_overrides(session: SessionDep) -> list[OverrideOut]:
+    return [
+        OverrideOut(day=r.day, is_workday=r.is_workday, note=r.note)
+        for r in service.calendar_overrides(session)
+    ]
+
+
+@router.put(
+    "/calendar/overrides/{day}",
+    response_model=OverrideOut,
+    tags=["calendar 工作日历"],
+    summary="Declare a day a working day or a holiday 设置工作日/节假日",
+)
+def put_override(day: date, body: OverrideIn, session: SessionDep, user: UserDep) -> OverrideOut:
+    if user.role != "admin":
+        raise Forbidden("only an administrator edits the calendar")
+    service.set_calendar_override(session, day, body.is_workday, body.note)
+    return OverrideOut(day=day, is_workday=body.is_workday, note=body.note)

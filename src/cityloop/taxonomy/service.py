@@ -234,6 +234,10 @@ def working_calendar(session: Session, timezone: str = "Asia/Shanghai") -> Worki
     return WorkingCalendar(timezone=timezone, overrides=overrides)
 
 
+def calendar_overrides(session: Session) -> list[CalendarOverride]:
+    return list(session.scalars(select(CalendarOverride).order_by(CalendarOverride.day)))
+
+
 def set_calendar_override(session: Session, day: date, is_workday: bool, note: str = "") -> None:
     row = session.get(CalendarOverride, day)
     if row is None:
