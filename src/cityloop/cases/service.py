@@ -63,6 +63,16 @@ SYSTEM = Actor(None, "系统", "system")
 PUBLIC = Actor(None, "公众", "public")
 
 
+def partner_actor(name: str) -> Actor:
+    """A partner platform (12345, 110, …) acting through its API key."""
+    return Actor(None, name, "partner")
+
+
+def device_actor(name: str) -> Actor:
+    """A camera or a sensor reporting with no person involved."""
+    return Actor(None, name, "device")
+
+
 class Locator(Protocol):
     def locate(self, lon: float, lat: float) -> Any: ...
 
@@ -349,11 +359,31 @@ def _append_event(
     return event
 
 
+def add_note(
+    session: Session,
+    case: Case,
+    actor: Actor,
+    kind: str,
+    now: datetime,
+    payload: dict[str, Any],
+    photos: list[Any] | None = None,
+) -> CaseEvent:
+    """A timeline line that does not move the state: the sweep's warnings and overdue marks,
+    a repeated sensor alarm, a duplicate report attached to the case. Same hash chain as
+    transitions; `kind` must not be one of the table's actions."""
+    if kind in BY_ACTION:
+        raise ValueError(f"{kind} is an action of the transition table: use transition()")
+    case.updated_at = now
+    return _append_event(
+        session, case, actor, kind, case.state, case.state, now, payload, list(photos or [])
+    )
+
+
 def record_clock_event(
     session: Session, case: Case, kind: str, now: datetime, payload: dict[str, Any]
 ) -> None:
-    """The sweep's warnings and overdue marks: timeline lines that do not move the state."""
-    _append_event(session, case, SYSTEM, kind, case.state, case.state, now, payload, [])
+    """The sweep's warnings and overdue marks."""
+    add_note(session, case, SYSTEM, kind, now, payload)
 
 
 # -- effects: what each action does besides moving the state -----------------------------------

@@ -14,6 +14,9 @@ from cityloop.errors import Forbidden, ValidationFailed
 from cityloop.kit.calendar import WorkingCalendar
 
 STAFF = frozenset({"operator", "shiftlead", "dispatcher", "admin"})
+# Non-human reporters: a partner platform authenticated by its API key, a camera or sensor.
+PARTNER = frozenset({"partner"})
+DEVICE = frozenset({"device"})
 ANYONE: frozenset[str] = frozenset()
 
 # source -> (Chinese label, roles that may report from it; empty = anyone, no login needed)
@@ -25,16 +28,17 @@ SOURCES: dict[str, tuple[str, frozenset[str]]] = {
     "web": ("网站", ANYONE),
     "hotline_12319": ("12319热线", STAFF),
     "hotline_12345": ("12345热线", STAFF),
-    "partner_12345": ("12345平台转办", STAFF),
-    "partner_110": ("110转办", STAFF),
-    "public_safety": ("公共安全平台转办", STAFF),
+    "partner_12345": ("12345平台转办", STAFF | PARTNER),
+    "partner_110": ("110转办", STAFF | PARTNER),
+    "public_safety": ("公共安全平台转办", STAFF | PARTNER),
+    "open311": ("Open311接口", ANYONE),
     "leader": ("领导交办", frozenset({"leader", "admin"})),
     "media": ("媒体曝光", STAFF),
     "newspaper": ("报纸", STAFF),
     "forum": ("网络论坛", STAFF),
     "visit": ("来访", STAFF),
-    "video": ("视频监控", STAFF),
-    "sensor": ("物联感知", STAFF),
+    "video": ("视频监控", STAFF | DEVICE),
+    "sensor": ("物联感知", STAFF | DEVICE),
     "drone": ("无人机巡查", STAFF),
 }
 
