@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/bench_loop.py [--cases 300] [--pg-url URL]
 from __future__ import annotations
 
 import argparse
+import io
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from cityloop.cases.service import Actor, transition
 from cityloop.db import Base, begin_write, make_engine
 from cityloop.demo.build import build
 from cityloop.intake.service import Report, receive
+from cityloop.media.service import store_photo
 from cityloop.models import load_all_models
 from cityloop.org.models import Department, User
 from cityloop.places.demo_xiamen import sample_point
@@ -35,9 +37,9 @@ TZ = ZoneInfo("Asia/Shanghai")
 STEPS = (
     ("file", "operator", {}),
     ("dispatch", "dispatcher", {}),
-    ("submit_result", "handler", {"result": "已处置", "method": "service", "photos": ["a.jpg"]}),
+    ("submit_result", "handler", {"result": "已处置", "method": "service", "photos": ["after"]}),
     ("approve_result", "dispatcher", {}),
-    ("report_check", "inspector", {"passed": True, "photos": ["b.jpg"]}),
+    ("report_check", "inspector", {"passed": True, "photos": ["check"]}),
     ("close", "operator", {}),
 )
 
@@ -57,12 +59,22 @@ def raw_insert_rate(engine: Engine, seconds: float = 3.0) -> float:
     return count / (time.perf_counter() - started)
 
 
-def loop_rate(engine: Engine, cases: int) -> tuple[float, int]:
+def jpeg() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "gray").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def loop_rate(engine: Engine, cases: int, media_dir: Path) -> tuple[float, int]:
     with Session(engine) as session:
         users = {u.username: Actor.of(u) for u in session.scalars(select(User))}
         places = PlaceIndex.load(session)
         calendar = working_calendar(session)
         siming = session.scalar(select(Department.id).where(Department.code == "D-350203"))
+        photo = store_photo(session, jpeg(), "bench.jpg", directory=media_dir, now=datetime.now(TZ))
+        session.commit()
     lon, lat = sample_point(places, "350203011003")
     now = datetime(2026, 9, 2, 9, 0, tzinfo=TZ)
     transitions = 0
@@ -90,6 +102,8 @@ def loop_rate(engine: Engine, cases: int) -> tuple[float, int]:
         for action, user, payload in STEPS:
             now += timedelta(seconds=1)
             body = dict(payload)
+            if "photos" in body:
+                body["photos"] = [photo.id]
             if action == "dispatch":
                 body["department_id"] = siming
             with Session(engine) as session:
@@ -137,7 +151,7 @@ def main() -> None:
         for label, url in targets:
             engine = prepare(url)
             raw = raw_insert_rate(engine)
-            rate, count = loop_rate(engine, args.cases)
+            rate, count = loop_rate(engine, args.cases, Path(tmp) / "media")
             print(
                 f"{label:<20} {raw:>20.0f} {rate:>20.1f} {rate / raw:>8.3f}   ({count} transitions)"
             )

@@ -6,7 +6,9 @@ cannot be reached the PostgreSQL half is skipped on a laptop, and fails in CI (C
 
 from __future__ import annotations
 
+import io
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +36,11 @@ PG_URL = os.environ.get(
 )
 BACKENDS = ("sqlite", "postgresql")
 TZ = ZoneInfo("Asia/Shanghai")
-TEST_SETTINGS = Settings(database_url="sqlite://", secret_key="test-secret-" + "x" * 40)
+TEST_SETTINGS = Settings(
+    database_url="sqlite://",
+    secret_key="test-secret-" + "x" * 40,
+    data_dir=Path(tempfile.mkdtemp(prefix="cityloop-test-")),
+)
 
 
 def _pg_database(name: str) -> str:
@@ -153,3 +159,27 @@ def auth(city_session: Session) -> Callable[[str], dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
+
+
+def jpeg_bytes(color: str = "gray", size: tuple[int, int] = (64, 48)) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def upload(client: TestClient, auth: Callable[[str], dict[str, str]]) -> Callable[..., str]:
+    """Upload a real generated JPEG through the API; returns its media id."""
+
+    def make(name: str = "photo.jpg", user: str = "admin", color: str = "gray") -> str:
+        response = client.post(
+            "/api/v1/media",
+            files={"file": (name, jpeg_bytes(color), "image/jpeg")},
+            headers=auth(user),
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    return make

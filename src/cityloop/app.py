@@ -19,6 +19,7 @@ from cityloop.db import make_engine, make_session_factory
 from cityloop.errors import DomainError
 from cityloop.intake.api import router as intake_router
 from cityloop.kit.clock import Clock
+from cityloop.media.api import router as media_router
 from cityloop.org.api import router as org_router
 from cityloop.places.api import router as places_router
 from cityloop.places.service import PlaceIndex
@@ -78,6 +79,22 @@ def create_app(
     app.state.clock = clock or Clock()
     app.state.places = PlaceIndexHolder(session_factory)
 
+    max_body = int(settings.max_body_mb * 1024 * 1024)
+
+    @app.middleware("http")
+    async def _refuse_oversized_bodies(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return JSONResponse({"detail": "Content-Length must be a number", "code": "invalid",
+                                     "field": "content-length"}, status_code=400)
+            if int(length) > max_body:
+                return JSONResponse(
+                    {"detail": f"request body of {int(length) // (1024 * 1024)} MB is over the "
+                               f"{settings.max_body_mb:g} MB limit",
+                     "code": "too_large", "field": "body"}, status_code=413)
+        return await call_next(request)
+
     @app.exception_handler(DomainError)
     def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
@@ -110,6 +127,7 @@ def create_app(
         taxonomy_router,
         places_router,
         assets_router,
+        media_router,
     ):
         app.include_router(router)
     return app

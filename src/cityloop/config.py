@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cityloop.media.service import MediaLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYLOOP_", extra="ignore")
@@ -17,6 +19,21 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     data_dir: Path = Path("var")
     sql_echo: bool = False
+    max_photo_mb: float = 10
+    max_photo_megapixels: float = 40
+    # Bigger request bodies are refused from their Content-Length, before they are read.
+    max_body_mb: float = 100
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(
+            max_photo_bytes=int(self.max_photo_mb * 1024 * 1024),
+            max_photo_pixels=int(self.max_photo_megapixels * 1_000_000),
+        )
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     import cityloop.assets.models
     import cityloop.cases.models
+    import cityloop.media.models
     import cityloop.org.models
     import cityloop.places.models
     import cityloop.taxonomy.models  # noqa: F401

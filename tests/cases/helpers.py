@@ -18,11 +18,29 @@ WUCUN_STREET = "350203008"  # 梧村街道 (seed 000: 厦禾路1108号)
 
 
 class Desk:
-    """Acts through the API as the demo staff do."""
+    """Acts through the API as the demo staff do. Photos named in a payload are uploaded as
+    real JPEGs first (POST /api/v1/media) and sent as their media ids; `uploaded` maps each
+    name to its id."""
 
     def __init__(self, client: TestClient, auth: Callable[[str], dict[str, str]]) -> None:
         self.client = client
         self.auth = auth
+        self.uploaded: dict[str, str] = {}
+
+    def _upload(self, user: str, names: list[str]) -> list[str]:
+        from tests.conftest import jpeg_bytes
+
+        ids = []
+        for name in names:
+            if name not in self.uploaded:
+                response = self.client.post(
+                    "/api/v1/media", files={"file": (name, jpeg_bytes(), "image/jpeg")},
+                    headers=self.auth(user),
+                )
+                assert response.status_code == 201, response.text
+                self.uploaded[name] = response.json()["id"]
+            ids.append(self.uploaded[name])
+        return ids
 
     def report(self, user: str | None, **body: Any) -> dict[str, Any]:
         headers = self.auth(user) if user else {}
@@ -33,6 +51,8 @@ class Desk:
     def act(
         self, user: str, case_id: int, action: str, expect: int = 200, **payload: Any
     ) -> dict[str, Any]:
+        if isinstance(payload.get("photos"), list) and payload["photos"]:
+            payload["photos"] = self._upload(user, payload["photos"])
         response = self.client.post(
             f"/api/v1/cases/{case_id}/actions/{action}", json=payload, headers=self.auth(user)
         )

@@ -97,7 +97,7 @@ def test_bad_actions_are_refused_and_the_case_is_unchanged(client, auth, city_pl
     assert desk.act("operator", case_id, "file", version=version)["state"] == "filed"
 
 
-def test_wrong_payload_types_name_the_field(client, auth, city_places, city_session, clock):
+def test_wrong_payload_types_name_the_field(client, auth, city_places, city_session, clock, upload):
     desk = Desk(client, auth)
     lon, lat = point_in(city_places, YINGCUI)
     case_id = desk.report(
@@ -119,7 +119,8 @@ def test_wrong_payload_types_name_the_field(client, auth, city_places, city_sess
         assert response.status_code == 422 and response.json()["field"] == field, response.text
     desk.act("dispatcher", case_id, "dispatch")  # the rules pick 思明区城管办 by default
     for payload, field in (
-        ({"result": "ok", "method": "magic", "photos": ["a.jpg"]}, "method"),
+        ({"result": "ok", "method": "magic", "photos": [upload()]}, "method"),
+        ({"result": "ok", "method": "service", "photos": ["never-uploaded"]}, "photos"),
         ({"result": "ok", "method": "service", "photos": []}, "photos"),
         ({"result": "ok", "method": "service", "photos": "a.jpg"}, "photos"),
     ):

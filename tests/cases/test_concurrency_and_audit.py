@@ -104,7 +104,7 @@ def test_verify_audit_command_exits_nonzero_on_a_changed_row(tmp_path, city_plac
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        build(session, cases=5, now=NOW)
+        build(session, cases=5, now=NOW, media_dir=tmp_path / "media")
         session.commit()
     runner = CliRunner()
     ok = runner.invoke(app, ["verify-audit", "--db", url])

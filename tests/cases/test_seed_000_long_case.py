@@ -80,6 +80,9 @@ def test_illegal_subdivision_is_followed_until_really_solved(
     assert closed["state"] == "closed"
     assert closed["timeline"][-1]["payload"]["on_time"] is False
     submitted = next(e for e in closed["timeline"] if e["action"] == "submit_result")
-    assert submitted["photos"] == ["1108/before.jpg", "1108/after.jpg"]
+    assert submitted["photos"] == [
+        desk.uploaded["1108/before.jpg"],
+        desk.uploaded["1108/after.jpg"],
+    ]
     assert closed["result_method"] == "enforcement"
     assert {"feedback", "urge", "supervise"} <= {e["action"] for e in closed["timeline"]}

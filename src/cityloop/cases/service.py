@@ -36,6 +36,7 @@ from cityloop.cases.states import (
 )
 from cityloop.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityloop.kit.calendar import WorkingCalendar, traffic_light
+from cityloop.media.service import missing_media
 from cityloop.org.models import Department, User
 from cityloop.org.service import descendant_ids, responsible_department
 from cityloop.taxonomy.models import ProblemClass
@@ -123,6 +124,7 @@ def create_case(
 ) -> Case:
     """Give birth to a case; intake.receive() is the only caller in production."""
     problem_class = get_class(session, class_code)
+    _check_media(session, photos)
     if urgency is not None and urgency not in URGENCIES:
         raise ValidationFailed("urgency must be A, B or C", field="urgency")
     location = places.locate(lon, lat)
@@ -228,6 +230,7 @@ def transition(
         if refusal is not None:
             raise refusal
         _check_payload(row, ctx.payload)
+        _check_media(session, ctx.payload.get("photos"))
         from_state = case.state
         target = row.target_for(ctx.payload)
         effect = EFFECTS.get(action)
@@ -286,6 +289,15 @@ def _check_payload(row: Transition, payload: dict[str, Any]) -> None:
         value = payload.get(text_field)
         if value is not None and not isinstance(value, str):
             raise ValidationFailed(f"{text_field} must be text", field=text_field)
+
+
+def _check_media(session: Session, photos: list[str] | None) -> None:
+    missing = missing_media(session, list(photos or []))
+    if missing:
+        raise ValidationFailed(
+            f"photos {', '.join(missing)} were not uploaded: POST /api/v1/media first",
+            field="photos",
+        )
 
 
 def in_grid(actor: Actor, case: Case) -> bool:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -14,8 +16,10 @@ from sqlalchemy.orm import Session
 from cityloop.assets.models import Component
 from cityloop.cases.models import Case
 from cityloop.cases.service import Actor, transition
+from cityloop.config import get_settings
 from cityloop.intake.service import Report, receive
 from cityloop.kit.calendar import WorkingCalendar
+from cityloop.media.service import store_photo
 from cityloop.org.models import Department, ResponsibilityRule, User
 from cityloop.org.service import hash_password
 from cityloop.places import demo_xiamen
@@ -114,6 +118,7 @@ def build(
     cases: int = 300,
     progress: Progress | None = None,
     seed: int = 20260827,
+    media_dir: Path | None = None,
 ) -> dict[str, int]:
     """Build everything into an empty database (the caller commits)."""
     now = now or datetime.now(UTC)
@@ -127,7 +132,10 @@ def build(
     session.flush()
     places = PlaceIndex.load(session)
     calendar = working_calendar(session)
-    report["cases"] = _cases(session, places, calendar, now, cases, random.Random(seed), progress)
+    photos = _demo_photos(session, media_dir or get_settings().media_dir, now) if cases else {}
+    report["cases"] = _cases(
+        session, places, calendar, now, cases, random.Random(seed), progress, photos
+    )
     report["swept"] = sweep(session, now=now, calendar=calendar, batch=10_000).examined
     return report
 
@@ -292,6 +300,7 @@ def _cases(
     count: int,
     rng: random.Random,
     progress: Progress | None,
+    photos: dict[str, str],
 ) -> int:
     users = {u.username: u for u in session.scalars(select(User))}
     actors = {name: Actor.of(user) for name, user in users.items()}
@@ -318,14 +327,14 @@ def _cases(
                 lat=lat,
                 reporter_name="市民" if source in ("public", "wechat") else None,
                 reporter_phone="13900000000" if source in ("public", "wechat") else None,
-                photos=[f"demo/photo-{index}-before.jpg"],
+                photos=[photos["before"]],
             ),
             actor=actors["admin"],
             places=places,
             calendar=calendar,
             now=start,
         )
-        _drive(session, case, target, actors, calendar, start, now, rng)
+        _drive(session, case, target, actors, calendar, start, now, rng, photos)
         made += 1
         if progress is not None and index % 25 == 0:
             progress("cases", index + 1, count)
@@ -369,7 +378,7 @@ def _path_to(target: str, state: str) -> list[str]:
 
 
 _PAYLOADS: dict[str, dict[str, Any]] = {
-    "verify": {"confirmed": True, "photos": ["demo/verify.jpg"]},
+    "verify": {"confirmed": True, "photos": ["verify"]},
     "reject": {"reason": "经核实不属于城市管理范围"},
     "coordinate": {"note": "权属不明，协调相关单位"},
     "return": {"reason": "非本单位职责"},
@@ -377,9 +386,9 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
     "submit_result": {
         "result": "已安排人员到场处置完毕",
         "method": "service",
-        "photos": ["demo/after.jpg"],
+        "photos": ["after"],
     },
-    "report_check": {"passed": True, "photos": ["demo/check.jpg"]},
+    "report_check": {"passed": True, "photos": ["check"]},
     "return_visit": {"satisfied": True},
 }
 _ACTOR_FOR = {
@@ -399,6 +408,31 @@ _ACTOR_FOR = {
 }
 
 
+def _demo_photos(session: Session, directory: Path, now: datetime) -> dict[str, str]:
+    """Four generated photos (before, verify, after, check) shared by the demo cases."""
+    from PIL import Image, ImageDraw
+
+    ids: dict[str, str] = {}
+    for name, ground, mess in (
+        ("before", "#9a9a9a", "#5b4636"),
+        ("verify", "#8f8f8f", "#5b4636"),
+        ("after", "#a4a4a4", None),
+        ("check", "#a0a0a0", None),
+    ):
+        image = Image.new("RGB", (320, 240), ground)
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((0, 170, 320, 240), fill="#6d6d6d")  # the kerb
+        if mess:
+            for x in range(40, 280, 36):
+                draw.ellipse((x, 120 + x % 30, x + 40, 170), fill=mess)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=80)
+        ids[name] = store_photo(
+            session, buffer.getvalue(), f"demo-{name}.jpg", directory=directory, now=now
+        ).id
+    return ids
+
+
 def _drive(
     session: Session,
     case: Case,
@@ -408,6 +442,7 @@ def _drive(
     start: datetime,
     now: datetime,
     rng: random.Random,
+    photos: dict[str, str],
 ) -> None:
     at = start
     for action in _path_to(target, case.state):
@@ -420,6 +455,8 @@ def _drive(
         if at >= now:
             return
         payload = dict(_PAYLOADS.get(action, {}))
+        if "photos" in payload:
+            payload["photos"] = [photos[name] for name in payload["photos"]]
         if action == "submit_result":
             payload["method"] = rng.choices(("service", "management", "enforcement"), (7, 2, 1))[0]
         transition(

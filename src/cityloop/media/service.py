@@ -1,0 +1,239 @@
+"""Checking and keeping media. Files are written before the row is flushed; a failed
+transaction can leave an orphan file but never a row without its file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import secrets
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cityloop.errors import NotFound, ValidationFailed
+from cityloop.media.models import Media
+
+PHOTO_FORMATS = {
+    "JPEG": ("image/jpeg", ".jpg"),
+    "PNG": ("image/png", ".png"),
+    "WEBP": ("image/webp", ".webp"),
+}
+VOICE_TYPES = {
+    "audio/amr": ".amr",
+    "audio/mpeg": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/ogg": ".ogg",
+    "audio/webm": ".webm",
+}
+_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_photo_bytes: int = 10 * 1024 * 1024
+    max_photo_pixels: int = 40_000_000
+    max_voice_bytes: int = 5 * 1024 * 1024
+
+
+def _clean_name(filename: str | None) -> str:
+    # Only the last path part, and only harmless characters: the name is shown, never used
+    # as a path.
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return _SAFE_NAME.sub("_", base)[:120]
+
+
+def _exif_evidence(
+    image: Image.Image, tz: str
+) -> tuple[datetime | None, float | None, float | None]:
+    try:
+        exif = image.getexif()
+    except Exception:  # malformed EXIF is common on phones: evidence is optional
+        return None, None, None
+    taken: datetime | None = None
+    raw_time = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
+    if isinstance(raw_time, str):
+        try:
+            taken = datetime.strptime(raw_time.strip("\x00 "), "%Y:%m:%d %H:%M:%S").replace(
+                tzinfo=ZoneInfo(tz)
+            )
+        except ValueError:
+            taken = None
+    lon = lat = None
+    gps = exif.get_ifd(0x8825)
+    try:
+        if gps and 2 in gps and 4 in gps:
+            lat = _degrees(gps[2]) * (-1 if gps.get(1) == "S" else 1)
+            lon = _degrees(gps[4]) * (-1 if gps.get(3) == "W" else 1)
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                lat = lon = None
+    except (TypeError, ValueError, ZeroDivisionError):
+        lat = lon = None
+    return taken, lon, lat
+
+
+def _degrees(dms: Any) -> float:
+    d, m, s = (float(x) for x in dms)
+    return d + m / 60 + s / 3600
+
+
+def store_photo(
+    session: Session,
+    data: bytes,
+    filename: str | None,
+    *,
+    directory: Path,
+    now: datetime,
+    uploaded_by: int | None = None,
+    limits: MediaLimits = MediaLimits(),
+    field: str = "photos",
+) -> Media:
+    """Check that the bytes are a real photo within limits, keep them, return the row."""
+    name = _clean_name(filename)
+    if len(data) == 0:
+        raise ValidationFailed(f"{name or 'the photo'} is empty", field=field)
+    if len(data) > limits.max_photo_bytes:
+        raise ValidationFailed(
+            f"{name or 'the photo'} is {len(data) // 1024} KB; photos may be at most "
+            f"{limits.max_photo_bytes // (1024 * 1024)} MB",
+            field=field,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                fmt = probe.format
+                width, height = probe.size
+                if width * height > limits.max_photo_pixels:
+                    raise ValidationFailed(
+                        f"{name or 'the photo'} has {width}×{height} pixels, more than the "
+                        f"{limits.max_photo_pixels:,} allowed",
+                        field=field,
+                    )
+                probe.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                taken, exif_lon, exif_lat = _exif_evidence(image, "Asia/Shanghai")
+    except ValidationFailed:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValidationFailed(
+            f"{name or 'the photo'} would decode to more pixels than the "
+            f"{limits.max_photo_pixels:,} allowed",
+            field=field,
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValidationFailed(
+            f"{name or 'the file'} is not a readable JPEG, PNG or WebP photo", field=field
+        ) from exc
+    if fmt not in PHOTO_FORMATS:
+        raise ValidationFailed(
+            f"{name or 'the file'} is a {fmt} image; send JPEG, PNG or WebP", field=field
+        )
+    content_type, extension = PHOTO_FORMATS[fmt]
+    return _keep(
+        session,
+        data,
+        "photo",
+        content_type,
+        extension,
+        name,
+        directory,
+        now,
+        uploaded_by,
+        width=width,
+        height=height,
+        taken_at=taken,
+        exif_lon=exif_lon,
+        exif_lat=exif_lat,
+    )
+
+
+def store_voice(
+    session: Session,
+    data: bytes,
+    filename: str | None,
+    content_type: str | None,
+    *,
+    directory: Path,
+    now: datetime,
+    uploaded_by: int | None = None,
+    limits: MediaLimits = MediaLimits(),
+    field: str = "voice",
+) -> Media:
+    name = _clean_name(filename)
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind not in VOICE_TYPES:
+        raise ValidationFailed(
+            f"{name or 'the voice note'} has type {kind or 'unknown'}; send one of "
+            f"{', '.join(sorted(VOICE_TYPES))}",
+            field=field,
+        )
+    if not data or len(data) > limits.max_voice_bytes:
+        raise ValidationFailed(
+            f"a voice note must hold 1 byte to {limits.max_voice_bytes // (1024 * 1024)} MB",
+            field=field,
+        )
+    return _keep(session, data, "voice", kind, VOICE_TYPES[kind], name, directory, now, uploaded_by)
+
+
+def _keep(
+    session: Session,
+    data: bytes,
+    kind: str,
+    content_type: str,
+    extension: str,
+    name: str,
+    directory: Path,
+    now: datetime,
+    uploaded_by: int | None,
+    **extra: Any,
+) -> Media:
+    media_id = "m" + secrets.token_hex(12)
+    stored_name = media_id + extension
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / stored_name).write_bytes(data)
+    row = Media(
+        id=media_id,
+        kind=kind,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        original_name=name,
+        stored_name=stored_name,
+        uploaded_by=uploaded_by,
+        created_at=now.astimezone(UTC),
+        **extra,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_media(session: Session, media_id: str) -> Media:
+    row = session.get(Media, media_id)
+    if row is None:
+        raise NotFound(f"no media {media_id}")
+    return row
+
+
+def missing_media(session: Session, ids: list[str]) -> list[str]:
+    """The ids in the list that are not stored media."""
+    if not ids:
+        return []
+    found = set(session.scalars(select(Media.id).where(Media.id.in_(ids))))
+    return [i for i in ids if i not in found]
+
+
+def media_path(directory: Path, row: Media) -> Path:
+    return directory / row.stored_name
