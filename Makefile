@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck migrations-check pytest services bench clean
+.PHONY: demo test install web-assets browser lint typecheck migrations-check pytest services bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,19 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 ## Build the demo city (Xiamen) on embedded SQLite and serve it on http://127.0.0.1:8000
-demo: install
+demo: install web-assets
 	$(BIN)/cityloop demo
 
+## Leaflet, leaflet.heat, ECharts and htmx from npm (pinned in package-lock.json), served by the app
+web-assets:
+	bash scripts/install_web_assets.sh
+
+## Debian's chromium and a CJK font for the page tests (Playwright never downloads a browser)
+browser:
+	bash scripts/install_browser.sh
+
 ## The whole test suite: lint, types, migrations, and pytest on SQLite and PostgreSQL
-test: install services lint typecheck migrations-check pytest
+test: install web-assets browser services lint typecheck migrations-check pytest
 
 services:
 	bash scripts/services.sh

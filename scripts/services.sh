@@ -15,4 +15,17 @@ else
   echo "PostgreSQL is not installed here: its tests will be skipped"
   [ -z "${CI:-}" ] || exit 1
 fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if command -v mosquitto >/dev/null 2>&1; then
+  if ! port_open 1883; then
+    echo "starting Mosquitto"
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+    for _ in $(seq 1 20); do port_open 1883 && break; sleep 0.5; done
+  fi
+  port_open 1883 && echo "Mosquitto is up" || { echo "Mosquitto did not start"; [ -z "${CI:-}" ] || exit 1; }
+else
+  echo "Mosquitto is not installed here: the MQTT tests will be skipped"
+  [ -z "${CI:-}" ] || exit 1
+fi
 exit 0

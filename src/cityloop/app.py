@@ -10,20 +10,68 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityloop import __version__
+from cityloop.analytics.api import router as analytics_router
 from cityloop.assets.api import router as assets_router
 from cityloop.cases.api import router as cases_router
 from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
 from cityloop.errors import DomainError
+from cityloop.evaluation.api import router as evaluation_router
+from cityloop.geocoding.service import GazetteerHolder
 from cityloop.intake.api import router as intake_router
+from cityloop.iot.api import router as iot_router
 from cityloop.kit.clock import Clock
 from cityloop.media.api import router as media_router
+from cityloop.open311.api import router as open311_router
 from cityloop.org.api import router as org_router
+from cityloop.outbox.api import router as outbox_router
+from cityloop.partners.api import router as partners_router
 from cityloop.places.api import router as places_router
 from cityloop.places.service import PlaceIndex
 from cityloop.taxonomy.api import router as taxonomy_router
+from cityloop.taxonomy.service import TimeRulesCache
+from cityloop.web.api import router as web_router
+
+
+class BodySizeLimit:
+    """Refuse a request whose declared body is over the limit before reading any of it
+    (a plain ASGI middleware: BaseHTTPMiddleware costs every request a task and a queue)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            problem = None
+            if length is not None:
+                if not length.isdigit():
+                    problem = (
+                        400,
+                        {
+                            "detail": "Content-Length must be a number",
+                            "code": "invalid",
+                            "field": "content-length",
+                        },
+                    )
+                elif int(length) > self.max_bytes:
+                    problem = (
+                        413,
+                        {
+                            "detail": f"request body of {int(length) // (1024 * 1024)} MB"
+                            f" is over the {self.max_bytes // (1024 * 1024)} MB limit",
+                            "code": "too_large",
+                            "field": "body",
+                        },
+                    )
+            if problem is not None:
+                await JSONResponse(problem[1], status_code=problem[0])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class PlaceIndexHolder:
@@ -78,22 +126,22 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.clock = clock or Clock()
     app.state.places = PlaceIndexHolder(session_factory)
+    app.state.gazetteer = GazetteerHolder()
+    app.state.time_rules = TimeRulesCache(settings.timezone)
 
-    max_body = int(settings.max_body_mb * 1024 * 1024)
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
 
-    @app.middleware("http")
-    async def _refuse_oversized_bodies(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return JSONResponse({"detail": "Content-Length must be a number", "code": "invalid",
-                                     "field": "content-length"}, status_code=400)
-            if int(length) > max_body:
-                return JSONResponse(
-                    {"detail": f"request body of {int(length) // (1024 * 1024)} MB is over the "
-                               f"{settings.max_body_mb:g} MB limit",
-                     "code": "too_large", "field": "body"}, status_code=413)
-        return await call_next(request)
+    @app.exception_handler(StaleDataError)
+    def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:
+        # A writer the row locks did not cover lost a race: the client may simply retry.
+        return JSONResponse(
+            {
+                "detail": "the case changed while this request was saving; try again",
+                "code": "conflict",
+                "field": None,
+            },
+            status_code=409,
+        )
 
     @app.exception_handler(DomainError)
     def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -128,6 +176,13 @@ def create_app(
         places_router,
         assets_router,
         media_router,
+        partners_router,
+        outbox_router,
+        open311_router,
+        iot_router,
+        evaluation_router,
+        analytics_router,
+        web_router,
     ):
         app.include_router(router)
     return app

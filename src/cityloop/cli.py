@@ -131,13 +131,17 @@ def worker(
     interval: Annotated[float, typer.Option(help="seconds between sweeps")] = 60.0,
     once: Annotated[bool, typer.Option("--once", help="sweep once and exit")] = False,
 ) -> None:
-    """Run the clock sweep: deadline warnings, overdue marks, automatic urging."""
+    """Run the clock sweep (deadline warnings, overdue marks, automatic urging), then deliver
+    the outbox (status pushes to partner platforms), each pass after the sweep's commit."""
+    from cityloop.db import make_engine, make_session_factory
     from cityloop.kit.clock import Clock
+    from cityloop.outbox.delivery import deliver_due
     from cityloop.supervision.sweep import sweep
     from cityloop.taxonomy.service import working_calendar
 
     url = _use_database(db)
     clock = Clock()
+    outbox = make_session_factory(make_engine(url))
     while True:
         session = _session(url, write=True)
         try:
@@ -152,6 +156,11 @@ def worker(
         console.print(
             f"swept {result.examined}: {result.warnings} warnings, "
             f"{result.overdue} overdue, {result.urged} urged"
+        )
+        pushed = deliver_due(outbox, now=clock.now())
+        console.print(
+            f"outbox: {pushed.delivered} delivered, {pushed.retried} to retry, "
+            f"{pushed.failed} failed"
         )
         if once:
             return
@@ -211,6 +220,115 @@ def verify_audit(db: DbOption = None) -> None:
         console.print(f"[red]{len(findings)} problem(s) in {checked} events[/red]")
         raise typer.Exit(1)
     console.print(f"[green]{checked} events checked, every chain intact[/green]")
+
+
+@app.command("mqtt-bridge")
+def mqtt_bridge(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="broker host (CITYLOOP_MQTT_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="broker port (CITYLOOP_MQTT_PORT)")] = None,
+) -> None:
+    """Subscribe to sensor readings over MQTT ({prefix}/+/readings): alarms become cases, repeats
+    and recoveries are noted on them, silent sensors are marked. Settings: CITYLOOP_MQTT_*."""
+    import logging
+    import signal
+    import threading
+
+    from cityloop.iot.bridge import run_bridge
+    from cityloop.iot.settings import MqttSettings
+
+    url = _use_database(db)
+    settings = MqttSettings()
+    if host is not None or port is not None:
+        settings = settings.model_copy(
+            update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print(
+        f"bridging mqtt://{settings.host}:{settings.port} {settings.subscription} → {url}"
+    )
+    run_bridge(url, settings, timezone=get_settings().timezone, stop=stop)
+
+
+
+@app.command("evaluation-report")
+def evaluation_report(
+    period: Annotated[
+        str, typer.Option(help="2026-09, 2026-W36, 2026-Q3, 2026, 2026-09-02 or a..b range")
+    ],
+    out: Annotated[Path, typer.Option(help="the .xlsx file to write")],
+    db: DbOption = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh/--no-refresh", help="bring the rollups up to date first")
+    ] = True,
+) -> None:
+    """Write the evaluation workbook (考核报表) of a period: one sheet per evaluated kind."""
+    from cityloop.cases.service import Actor
+    from cityloop.errors import DomainError
+    from cityloop.evaluation import rollup, service
+    from cityloop.evaluation.periods import parse_period
+    from cityloop.evaluation.report import write_workbook
+    from cityloop.kit.clock import Clock
+    from cityloop.taxonomy.service import working_calendar
+
+    url = _use_database(db)
+    now = Clock().now()
+    try:
+        chosen = parse_period(period)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    session = _session(url, write=refresh)
+    try:
+        calendar = working_calendar(session, get_settings().timezone)
+        if refresh:
+            rollup.refresh(session, calendar=calendar, now=now)
+            session.commit()
+        ctx = service.context(
+            session,
+            chosen,
+            actor=Actor(None, "命令行", "admin"),
+            now=now,
+            calendar=calendar,
+            kind="report",
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as handle:
+            write_workbook(ctx, handle)
+        session.rollback()  # nothing to keep: the report's temporary rows go with it
+    finally:
+        session.close()
+    console.print(f"[green]{chosen.label} 综合评价[/green] written to {out}")
+
+
+@app.command("evaluation-refresh")
+def evaluation_refresh(
+    db: DbOption = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="derive every case again")] = False,
+) -> None:
+    """Bring the evaluation rollups up to the case timeline (the worker does this too)."""
+    from cityloop.evaluation import rollup
+    from cityloop.kit.clock import Clock
+    from cityloop.taxonomy.service import working_calendar
+
+    url = _use_database(db)
+    session = _session(url, write=True)
+    try:
+        calendar = working_calendar(session, get_settings().timezone)
+        run = rollup.rebuild if rebuild else rollup.refresh
+        started = time.perf_counter()
+        result = run(session, calendar=calendar, now=Clock().now())
+        session.commit()
+    finally:
+        session.close()
+    console.print(
+        f"rollups {'rebuilt' if result.rebuilt else 'refreshed'}: {result.cases} cases, "
+        f"{result.events} events, up to event {result.last_event_id} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

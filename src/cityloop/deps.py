@@ -17,7 +17,6 @@ from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
 from cityloop.org.service import read_token
-from cityloop.taxonomy.service import working_calendar
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -49,7 +48,7 @@ NowDep = Annotated[datetime, Depends(_now)]
 
 
 def _calendar(request: Request, session: SessionDep) -> WorkingCalendar:
-    return working_calendar(session, request.app.state.settings.timezone)
+    return request.app.state.time_rules.get(session)
 
 
 CalendarDep = Annotated[WorkingCalendar, Depends(_calendar)]
@@ -60,6 +59,23 @@ def _places(request: Request) -> Any:
 
 
 PlacesDep = Annotated[Any, Depends(_places)]
+
+
+class _LazyGazetteer:
+    """Loads the gazetteer only for the requests that geocode an address."""
+
+    def __init__(self, holder: Any, session: Session) -> None:
+        self._holder, self._session = holder, session
+
+    def geocode(self, address: str) -> Any:
+        return self._holder.get(self._session).geocode(address)
+
+
+def _gazetteer(request: Request, session: SessionDep) -> Any:
+    return _LazyGazetteer(request.app.state.gazetteer, session)
+
+
+GazetteerDep = Annotated[Any, Depends(_gazetteer)]
 
 
 def _optional_user(

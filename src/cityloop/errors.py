@@ -41,3 +41,8 @@ class Conflict(DomainError):
 
     status_code = 409
     code = "conflict"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "too_many_requests"

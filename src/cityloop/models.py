@@ -6,7 +6,13 @@ from __future__ import annotations
 def load_all_models() -> None:
     import cityloop.assets.models
     import cityloop.cases.models
+    import cityloop.evaluation.models
+    import cityloop.geocoding.models
+    import cityloop.intake.models
+    import cityloop.iot.models
     import cityloop.media.models
     import cityloop.org.models
+    import cityloop.outbox.models
+    import cityloop.partners.models
     import cityloop.places.models
     import cityloop.taxonomy.models  # noqa: F401

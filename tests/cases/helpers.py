@@ -34,7 +34,8 @@ class Desk:
         for name in names:
             if name not in self.uploaded:
                 response = self.client.post(
-                    "/api/v1/media", files={"file": (name, jpeg_bytes(), "image/jpeg")},
+                    "/api/v1/media",
+                    files={"file": (name, jpeg_bytes(), "image/jpeg")},
                     headers=self.auth(user),
                 )
                 assert response.status_code == 201, response.text

@@ -27,8 +27,9 @@ def test_case_about_a_component_goes_to_its_owner(client, auth, city_session, ci
     assert card["unit_grid"].startswith(YINGCUI)
 
     desk = Desk(client, auth)
-    # 井盖 cases follow the component owner, even where the class rule would say otherwise.
-    case_id = desk.report(
+    # An inspector's report about a registered component goes straight to its owner
+    # (直接派遣): filed and dispatched by the system in the same request.
+    created = desk.report(
         "inspector",
         source="inspector",
         class_code="01002",
@@ -36,11 +37,47 @@ def test_case_about_a_component_goes_to_its_owner(client, auth, city_session, ci
         lat=lat,
         description="污水井盖破损",
         component_id=card["identifier"],
-    )["id"]
-    desk.act("operator", case_id, "file")
-    dispatched = desk.act("dispatcher", case_id, "dispatch")
+    )
+    assert created["state"] == "dispatched"
+    dispatched = desk.case("operator", created["id"])
     assert dispatched["department_id"] == water
     assert dispatched["component_id"] == "35020301002099999"
+    steps = [
+        (e["action"], e["actor"], e["payload"].get("automatic")) for e in dispatched["timeline"]
+    ]
+    assert steps == [
+        ("report", "网格员 张伟 (嘉莲街道)", None),
+        ("file", "系统", True),
+        ("dispatch", "系统", True),
+    ]
+
+
+def test_auto_dispatch_follows_the_rules_and_trusts_only_inspectors(client, auth, city_places):
+    desk = Desk(client, auth)
+    lon, lat = point_in(city_places, YINGCUI)
+    lamp = desk.report(
+        "inspector",
+        source="inspector",
+        class_code="01037",
+        lon=lon,
+        lat=lat,
+        description="路灯不亮",
+    )
+    assert lamp["state"] == "dispatched"  # 路灯: the 市政 rule is marked auto_dispatch
+    assert desk.case("operator", lamp["id"])["department"] == "厦门市市政设施管理中心"
+    litter = desk.report(
+        "inspector",
+        source="inspector",
+        class_code="06010",
+        lon=lon,
+        lat=lat,
+        description="暴露垃圾",
+    )
+    assert litter["state"] == "pending_filing"  # events pass the desks
+    citizen = desk.report(
+        None, source="app", class_code="01037", lon=lon + 0.002, lat=lat, description="路灯不亮"
+    )
+    assert citizen["state"] == "reported"  # not verified yet: no shortcut
 
 
 def test_legacy_sixteen_digit_identifier_is_mapped(client, auth, city_places):

@@ -106,9 +106,6 @@ def test_public_report_is_verified_before_filing_and_duplicates_merge(
     first = desk.report(
         None, source="wechat", class_code="06042", lon=lon, lat=lat, description="垃圾箱满溢"
     )
-    second = desk.report(
-        None, source="web", class_code="06042", lon=lon, lat=lat, description="垃圾桶满了"
-    )
     assert desk.actions("operator", first["id"]) == ["send_to_verify", "file", "reject", "merge"]
     desk.act("operator", first["id"], "send_to_verify")
     # The inspector of 嘉莲街道 verifies; the inspector of another street may not.
@@ -120,9 +117,46 @@ def test_public_report_is_verified_before_filing_and_duplicates_merge(
     assert outsider.status_code == 404
     verified = desk.act("inspector", first["id"], "verify", confirmed=True, photos=["v.jpg"])
     assert verified["state"] == "pending_filing"
+
+    # The same bin reported again 20 m away: attached to the open case, reporter told its ticket.
+    clock.advance(minutes=30)
+    second = desk.report(
+        None,
+        source="web",
+        class_code="06042",
+        lon=lon + 0.0002,
+        lat=lat,
+        description="垃圾桶满了",
+        reporter_phone="13900000002",
+    )
+    assert second["state"] == "merged"
+    assert second["duplicate_of"] == first["ticket"]
+    tracked = client.get(f"/api/v1/tickets/{second['ticket']}").json()
+    assert tracked["merged_into_ticket"] == first["ticket"]
+    assert tracked["state_label"] == "待立案"  # the progress of the case it joined
+    target = desk.case("operator", first["id"])
+    assert target["timeline"][-1]["action"] == "duplicate_report"
+    assert target["timeline"][-1]["payload"]["ticket"] == second["ticket"]
+
+    # An operator who sees it is another bin undoes the merge, and can merge by hand.
+    undone = desk.act("operator", second["id"], "unmerge")
+    assert undone["state"] == "reported" and undone["merged_into_id"] is None
     merged = desk.act("operator", second["id"], "merge", into_case_id=first["id"])
     assert merged["state"] == "merged" and merged["merged_into_id"] == first["id"]
-    assert merged["timeline"][-1]["payload"]["into_ticket"] == first["ticket"]
+
+    # Further than 50 m, or another class, is a new case.
+    far = desk.report(
+        None,
+        source="web",
+        class_code="06042",
+        lon=lon + 0.001,
+        lat=lat,
+        description="另一个垃圾箱满溢",
+    )
+    other = desk.report(
+        None, source="web", class_code="06010", lon=lon, lat=lat, description="暴露垃圾"
+    )
+    assert far["state"] == other["state"] == "reported"
 
 
 def test_suspend_resume_keeps_the_remaining_time(client, auth, clock, city_session, city_places):

@@ -76,6 +76,14 @@ def test_simultaneous_actions_one_wins_one_conflicts(city_engine, city_places):
         assert len(events) == 2 and events[0] == "report"
         assert case.state == {"file": "filed", "reject": "rejected"}[events[1]]
         assert case.version == 2
+    _delete_case(city_engine, case_id)
+
+
+def _delete_case(engine, case_id: int) -> None:
+    """Committed rows would leak into the other tests of the shared city database."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
+        conn.execute(text("DELETE FROM cases WHERE id = :c"), {"c": case_id})
 
 
 def test_a_changed_timeline_row_is_found(city_engine, city_places):
@@ -89,10 +97,7 @@ def test_a_changed_timeline_row_is_found(city_engine, city_places):
         session.commit()
         _, findings = verify_audit(session)
         assert [(f.case_id, f.seq) for f in findings if f.case_id == case_id] == [(case_id, 1)]
-        # Put it back so the shared database stays clean for the CLI test below.
-        session.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
-        session.execute(text("DELETE FROM cases WHERE id = :c"), {"c": case_id})
-        session.commit()
+    _delete_case(city_engine, case_id)
 
 
 def test_verify_audit_command_exits_nonzero_on_a_changed_row(tmp_path, city_places, monkeypatch):

@@ -82,6 +82,8 @@ def test_deadlines_in_the_loop_follow_the_official_calendar_and_local_overrides(
     desk = Desk(client, auth)
     lon, lat = point_in(city_places, YINGCUI)
 
+    spots = iter(range(10))
+
     def c_case_dispatched_at(moment):
         clock.set(moment)
         case_id = desk.report(
@@ -89,7 +91,7 @@ def test_deadlines_in_the_loop_follow_the_official_calendar_and_local_overrides(
             source="inspector",
             class_code="06036",
             urgency="C",
-            lon=lon,
+            lon=lon + 0.001 * next(spots),  # 100 m apart: not duplicates of each other
             lat=lat,
             description="乱堆杂物",
         )["id"]

@@ -24,6 +24,7 @@ from cityloop.cases.states import BY_ACTION, state_label
 from cityloop.deps import ActorDep, CalendarDep, NowDep, SessionDep
 from cityloop.errors import NotFound
 from cityloop.kit.calendar import WorkingCalendar
+from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.org.models import Department
 from cityloop.places.models import Region
 from cityloop.taxonomy.models import ProblemClass
@@ -135,9 +136,12 @@ def list_cases(
     )
 
 
-def case_detail(session: Session, case: Case, *, now: Any, calendar: WorkingCalendar) -> CaseDetail:
+def case_detail(
+    session: Session, case: Case, *, now: Any, calendar: WorkingCalendar, actor: service.Actor
+) -> CaseDetail:
     problem_class = session.get(ProblemClass, case.class_code)
     assert problem_class is not None
+    sees_contact = actor.role in SEES_REPORTER_CONTACT
     departments = {}
     if case.department_id:
         dept = session.get(Department, case.department_id)
@@ -149,6 +153,7 @@ def case_detail(session: Session, case: Case, *, now: Any, calendar: WorkingCale
             session, case, now, calendar, {problem_class.code: problem_class}, departments
         ),
         kind=case.kind,
+        class_confirmed=case.class_confirmed,
         description=case.description,
         address=case.address,
         lon=case.lon,
@@ -162,8 +167,8 @@ def case_detail(session: Session, case: Case, *, now: Any, calendar: WorkingCale
         leader_assigned=case.leader_assigned,
         component_id=case.component_id,
         merged_into_id=case.merged_into_id,
-        reporter_name=case.reporter_name,
-        reporter_phone=case.reporter_phone,
+        reporter_name=case.reporter_name if sees_contact else mask_name(case.reporter_name),
+        reporter_phone=case.reporter_phone if sees_contact else mask_phone(case.reporter_phone),
         filed_at=case.filed_at,
         received_at=case.received_at,
         closed_at=case.closed_at,
@@ -207,7 +212,7 @@ def get_case(
     case_id: int, session: SessionDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> CaseDetail:
     case = _visible_case(session, actor, case_id)
-    return case_detail(session, case, now=now, calendar=calendar)
+    return case_detail(session, case, now=now, calendar=calendar, actor=actor)
 
 
 @router.get(
@@ -258,7 +263,7 @@ def take_action(
         calendar=calendar,
         expected_version=body.version,
     )
-    return case_detail(session, case, now=now, calendar=calendar)
+    return case_detail(session, case, now=now, calendar=calendar, actor=actor)
 
 
 @router.get(
@@ -268,33 +273,37 @@ def take_action(
     summary="Track a report by its ticket 进度查询",
 )
 def track_ticket(ticket: str, session: SessionDep) -> PublicTicket:
-    case = session.scalar(select(Case).where(Case.ticket == ticket))
+    case = service.find_by_ticket(session, ticket)
     if case is None:
         raise NotFound(f"no report with ticket {ticket}")
-    problem_class = session.get(ProblemClass, case.class_code)
-    names = _names(session, {case.district, case.street or ""})
+    # A report attached to an open case follows that case's progress.
+    followed = service.get_case(session, case.merged_into_id) if case.merged_into_id else case
+    problem_class = session.get(ProblemClass, followed.class_code)
+    names = _names(session, {followed.district, followed.street or ""})
+    events = service.timeline(session, case.id)
+    if followed is not case:
+        events += [e for e in service.timeline(session, followed.id) if e.action != "report"]
     steps = [
-        PublicStep(
-            at=e.at,
-            step=BY_ACTION[e.action].label
-            if e.action in BY_ACTION
-            else _PUBLIC_STEPS.get(e.action, e.action),
-            state=state_label(e.to_state),
-        )
-        for e in service.timeline(session, case.id)
+        PublicStep(at=e.at, step=_public_step(e.action), state=state_label(e.to_state))
+        for e in events
         if e.action in BY_ACTION or e.action in _PUBLIC_STEPS
     ]
     return PublicTicket(
         ticket=case.ticket,
-        state=case.state,
-        state_label=state_label(case.state),
-        class_name=problem_class.display_name if problem_class else case.class_code,
-        district_name=names.get(case.district),
-        street_name=names.get(case.street or ""),
+        state=followed.state,
+        state_label=state_label(followed.state),
+        class_name=problem_class.display_name if problem_class else followed.class_code,
+        district_name=names.get(followed.district),
+        street_name=names.get(followed.street or ""),
         created_at=case.created_at,
-        closed_at=case.closed_at,
+        closed_at=followed.closed_at,
+        merged_into_ticket=followed.ticket if followed is not case else None,
         steps=steps,
     )
 
 
 _PUBLIC_STEPS = {"report": "上报"}
+
+
+def _public_step(action: str) -> str:
+    return BY_ACTION[action].label if action in BY_ACTION else _PUBLIC_STEPS.get(action, action)

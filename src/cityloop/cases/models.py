@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +37,8 @@ class Case(Base):
     source: Mapped[str] = mapped_column(String(24), index=True)
     class_code: Mapped[str] = mapped_column(ForeignKey("problem_classes.code"), index=True)
     kind: Mapped[str] = mapped_column(String(12))
+    # False while the class is only a guess from the text, until an operator files it.
+    class_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str | None] = mapped_column(String(200), default=None)
     lon: Mapped[float] = mapped_column(Float)

@@ -72,6 +72,7 @@ class CaseSummary(BaseModel):
 
 class CaseDetail(CaseSummary):
     kind: str
+    class_confirmed: bool
     description: str
     address: str | None
     lon: float
@@ -125,4 +126,5 @@ class PublicTicket(BaseModel):
     street_name: str | None
     created_at: datetime
     closed_at: datetime | None
+    merged_into_ticket: str | None = None
     steps: list[PublicStep]

@@ -38,7 +38,8 @@ from cityloop.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityloop.kit.calendar import WorkingCalendar, traffic_light
 from cityloop.media.service import missing_media
 from cityloop.org.models import Department, User
-from cityloop.org.service import descendant_ids, responsible_department
+from cityloop.org.service import descendant_ids, responsible_department, responsible_rule
+from cityloop.partners.hooks import case_changed as push_to_partner
 from cityloop.taxonomy.models import ProblemClass
 from cityloop.taxonomy.service import get_class, handling_days, stage_limits
 
@@ -96,6 +97,10 @@ def new_ticket(now: datetime) -> str:
     return now.strftime("%y%m%d") + "".join(secrets.choice(alphabet) for _ in range(6))
 
 
+def find_by_ticket(session: Session, ticket: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.ticket == ticket))
+
+
 def find_by_idempotency_key(session: Session, key: str) -> Case | None:
     return session.scalar(select(Case).where(Case.idempotency_key == key))
 
@@ -121,10 +126,14 @@ def create_case(
     leader_assigned: bool = False,
     idempotency_key: str | None = None,
     photos: list[Any] | None = None,
+    voice: str | None = None,
+    merged_into_id: int | None = None,
+    class_confirmed: bool = True,
+    event_notes: dict[str, Any] | None = None,
 ) -> Case:
     """Give birth to a case; intake.receive() is the only caller in production."""
     problem_class = get_class(session, class_code)
-    _check_media(session, photos)
+    _check_media(session, [*(photos or []), *([voice] if voice else [])], field="photos")
     if urgency is not None and urgency not in URGENCIES:
         raise ValidationFailed("urgency must be A, B or C", field="urgency")
     location = places.locate(lon, lat)
@@ -161,6 +170,8 @@ def create_case(
         reporter_user_id=actor.user_id,
         created_at=now,
         updated_at=now,
+        merged_into_id=merged_into_id,
+        class_confirmed=class_confirmed,
     )
     if initial_state == "filed":
         case.filed_at = now
@@ -180,6 +191,8 @@ def create_case(
             "class_code": problem_class.code,
             "urgency": case.urgency,
             "leader_assigned": leader_assigned,
+            **({"voice": voice} if voice else {}),
+            **(event_notes or {}),
         },
         list(photos or []),
     )
@@ -245,6 +258,7 @@ def transition(
         photos = ctx.payload.pop("photos", []) or []
         event_payload = {**ctx.payload, **ctx.notes}
         _append_event(session, case, actor, action, from_state, target, now, event_payload, photos)
+        push_to_partner(session, case, action, from_state, event_payload, now)
     try:
         session.flush()
     except (StaleDataError, IntegrityError) as exc:
@@ -291,12 +305,12 @@ def _check_payload(row: Transition, payload: dict[str, Any]) -> None:
             raise ValidationFailed(f"{text_field} must be text", field=text_field)
 
 
-def _check_media(session: Session, photos: list[str] | None) -> None:
+def _check_media(session: Session, photos: list[str] | None, field: str = "photos") -> None:
     missing = missing_media(session, list(photos or []))
     if missing:
         raise ValidationFailed(
-            f"photos {', '.join(missing)} were not uploaded: POST /api/v1/media first",
-            field="photos",
+            f"media {', '.join(missing)} were not uploaded: POST /api/v1/media first",
+            field=field,
         )
 
 
@@ -312,6 +326,10 @@ def can_see(session: Session, actor: Actor, case: Case) -> bool:
         return case.department_id in descendant_ids(session, actor.department_id)
     if actor.role == "inspector":
         return in_grid(actor, case)
+    if actor.role == "public":
+        # Anonymous callers reach a case only through its ticket and the reporter's phone
+        # (intake.service.rate_by_ticket); no other edge hands PUBLIC to transition().
+        return True
     return actor.role in {"admin", "operator", "shiftlead", "dispatcher", "leader", "system"}
 
 
@@ -329,8 +347,8 @@ def _restart_clock(session: Session, case: Case, now: datetime, calendar: Workin
     elif stage == "handle":
         case.stage_due_at = case.due_at
     else:
-        minutes = stage_limits(session).get(stage, 60)
-        case.stage_due_at = calendar.add_working_minutes(now, minutes)
+        limits = calendar.stage_minutes or stage_limits(session)
+        case.stage_due_at = calendar.add_working_minutes(now, limits.get(stage, 60))
 
 
 def _append_event(
@@ -344,12 +362,14 @@ def _append_event(
     payload: dict[str, Any],
     photos: list[Any],
 ) -> CaseEvent:
-    last = session.execute(
-        select(CaseEvent.seq, CaseEvent.hash)
-        .where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.seq.desc())
-        .limit(1)
-    ).first()
+    last = None
+    if from_state is not None:  # a new case has no events to chain to yet
+        last = session.execute(
+            select(CaseEvent.seq, CaseEvent.hash)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(CaseEvent.seq.desc())
+            .limit(1)
+        ).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     event = CaseEvent(
         case_id=case.id,
@@ -445,6 +465,22 @@ def _effect_verify(ctx: ActionContext) -> str | None:
     return None
 
 
+def _effect_unmerge(ctx: ActionContext) -> str | None:
+    target = ctx.session.get(Case, ctx.case.merged_into_id) if ctx.case.merged_into_id else None
+    if target is not None:
+        add_note(
+            ctx.session,
+            target,
+            ctx.actor,
+            "duplicate_detached",
+            ctx.now,
+            {"ticket": ctx.case.ticket, "case_id": ctx.case.id},
+        )
+        ctx.notes["from_ticket"] = target.ticket
+    ctx.case.merged_into_id = None
+    return None
+
+
 def _effect_file(ctx: ActionContext) -> str | None:
     urgency = ctx.payload.get("urgency")
     if urgency is not None:
@@ -455,6 +491,7 @@ def _effect_file(ctx: ActionContext) -> str | None:
     if class_code is not None:
         problem_class = get_class(ctx.session, str(class_code))
         ctx.case.class_code, ctx.case.kind = problem_class.code, problem_class.kind
+    ctx.case.class_confirmed = True
     ctx.case.filed_at = ctx.now
     return None
 
@@ -639,6 +676,7 @@ EFFECTS: dict[str, Callable[[ActionContext], str | None]] = {
     "verify": _effect_verify,
     "file": _effect_file,
     "merge": _effect_merge,
+    "unmerge": _effect_unmerge,
     "dispatch": _effect_dispatch,
     "pass_down": _effect_pass_down,
     "return": _effect_return,
@@ -669,6 +707,43 @@ def suggested_department(session: Session, case: Case) -> Department | None:
         c for c in (case.district, case.street, case.community, case.resp_grid, case.unit_grid) if c
     ]
     return responsible_department(session, case.class_code, places)
+
+
+def auto_route(session: Session, case: Case, *, now: datetime, calendar: WorkingCalendar) -> bool:
+    """File and dispatch at once when ownership is beyond doubt: the case is about a registered
+    component with an owner, or the most specific responsibility rule says auto_dispatch.
+    The caller decides which reports are trusted enough to ask."""
+    if case.state not in ("pending_filing", "filed"):
+        return False
+    department: Department | None = None
+    if case.component_id is not None:
+        department = suggested_department(session, case)
+    else:
+        places = [
+            c
+            for c in (case.district, case.street, case.community, case.resp_grid, case.unit_grid)
+            if c
+        ]
+        rule = responsible_rule(session, case.class_code, places)
+        if rule is not None and rule.auto_dispatch:
+            department = session.get(Department, rule.department_id)
+    if department is None:
+        return False
+    session.flush()
+    if case.state == "pending_filing":
+        transition(
+            session, case.id, "file", SYSTEM, {"automatic": True}, now=now, calendar=calendar
+        )
+    transition(
+        session,
+        case.id,
+        "dispatch",
+        SYSTEM,
+        {"department_id": department.id, "automatic": True},
+        now=now,
+        calendar=calendar,
+    )
+    return True
 
 
 def allowed_actions(

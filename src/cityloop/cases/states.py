@@ -150,7 +150,14 @@ TRANSITIONS: tuple[Transition, ...] = (
         SCOPE_GRID,
         required=("confirmed",),
     ),
-    T("file", "立案", "File", frozenset({"reported", "pending_filing"}), ("filed",), CENTRE),
+    T(
+        "file",
+        "立案",
+        "File",
+        frozenset({"reported", "pending_filing"}),
+        ("filed",),
+        CENTRE | {"system"},
+    ),
     T(
         "reject",
         "不予受理",
@@ -169,6 +176,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         CENTRE,
         required=("into_case_id",),
     ),
+    T("unmerge", "撤销合并", "Undo merge", frozenset({"merged"}), ("reported",), CENTRE),
     T(
         "coordinate",
         "协调派遣",
@@ -184,7 +192,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         "Dispatch",
         frozenset({"filed", "returned", "coordinating"}),
         ("dispatched",),
-        DISPATCH,
+        DISPATCH | {"system"},
     ),
     T(
         "pass_down",
@@ -346,7 +354,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         "Return visit",
         frozenset({"closed"}),
         ("archived", "dispatched"),
-        CENTRE,
+        CENTRE | {"public"},
         required=("satisfied",),
     ),
     T("archive", "归档", "Archive", frozenset({"closed"}), ("archived",), CENTRE | {"system"}),

@@ -17,11 +17,14 @@ from cityloop.assets.models import Component
 from cityloop.cases.models import Case
 from cityloop.cases.service import Actor, transition
 from cityloop.config import get_settings
+from cityloop.geocoding.service import import_points
 from cityloop.intake.service import Report, receive
+from cityloop.iot import demo as iot_demo
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.media.service import store_photo
 from cityloop.org.models import Department, ResponsibilityRule, User
 from cityloop.org.service import hash_password
+from cityloop.partners import demo as partners_demo
 from cityloop.places import demo_xiamen
 from cityloop.places.models import Region, UnitGrid
 from cityloop.places.service import PlaceIndex
@@ -131,10 +134,22 @@ def build(
     report["components"] = _components(session, departments, random.Random(seed))
     session.flush()
     places = PlaceIndex.load(session)
+    report["address_points"] = _gazetteer(session, places)
+    report.update(partners_demo.build(session))
     calendar = working_calendar(session)
     photos = _demo_photos(session, media_dir or get_settings().media_dir, now) if cases else {}
     report["cases"] = _cases(
         session, places, calendar, now, cases, random.Random(seed), progress, photos
+    )
+    # Cameras, gauges and manhole covers; with cases, their alarms play through the channels.
+    report.update(
+        iot_demo.build(
+            session,
+            now=now,
+            places=places,
+            media_dir=media_dir or get_settings().media_dir,
+            activity=cases > 0,
+        )
     )
     report["swept"] = sweep(session, now=now, calendar=calendar, batch=10_000).examined
     return report
@@ -175,6 +190,7 @@ def _organisation(session: Session) -> dict[str, Department]:
             "class_prefix": "",
             "region_prefix": code,
             "department_id": dept.id,
+            "auto_dispatch": False,
             "note": "属地管理：区城管办",
         }
         for code, dept in (
@@ -186,6 +202,8 @@ def _organisation(session: Session) -> dict[str, Department]:
             "class_prefix": prefix,
             "region_prefix": "",
             "department_id": departments[unit].id,
+            # A component's owner is beyond doubt; events still pass the dispatch desk.
+            "auto_dispatch": len(prefix) == 5 and prefix[:2] in ("01", "02", "03", "04", "05"),
             "note": "权属单位",
         }
         for prefix, unit in CLASS_RULES.items()
@@ -247,6 +265,45 @@ def _components(session: Session, departments: dict[str, Department], rng: rando
         row["name"] = names.get(row["class_code"], "")
     session.execute(insert(Component), rows)
     return len(rows)
+
+
+# Well-known places of the seeds and the city, each put in its real community. The demo's
+# street and community shapes are generated, so each point is placed inside the generated
+# community rather than at its real coordinates.
+DEMO_PLACES = (
+    ("明发商业广场", "poi", "350203011003"),
+    ("厦禾路1108号", "doorplate", "350203008001"),
+    ("厦门火车站", "poi", "350203008002"),
+    ("中山路步行街", "poi", "350203003018"),
+    ("沙坡尾", "place", "350203001018"),
+    ("曾厝垵", "place", "350203005007"),
+    ("白城沙滩", "place", "350203005002"),
+    ("湖滨南路", "place", "350203007021"),
+    ("前埔不夜城", "poi", "350203010029"),
+    ("五缘湾湿地公园", "poi", "350206003025"),
+    ("叶厝菜市场", "poi", "350211002004"),
+)
+
+
+def _gazetteer(session: Session, places: PlaceIndex) -> int:
+    rows = []
+    for name, kind, community in DEMO_PLACES:
+        lon, lat = demo_xiamen.sample_point(places, community)
+        rows.append({"name": name, "kind": kind, "lon": lon, "lat": lat, "district": community[:6]})
+    # Every community's office, as people name it on the phone.
+    for region in places.regions("community"):
+        if region.code[:6] in DETAILED_DISTRICTS:
+            lon, lat = demo_xiamen.sample_point(places, region.code)
+            rows.append(
+                {
+                    "name": f"{region.name}居委会",
+                    "kind": "poi",
+                    "lon": lon,
+                    "lat": lat,
+                    "district": region.code[:6],
+                }
+            )
+    return import_points(session, rows, source="demo gazetteer")
 
 
 def _owner_for(class_code: str) -> str | None:

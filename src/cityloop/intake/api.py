@@ -1,38 +1,85 @@
-"""REST edge of intake: the minimal report endpoint that starts the loop."""
+"""REST edges of intake: the generic report, the inspector app (城管通), the citizens' channel,
+the hotline desk, and inspectors' positions. Every one ends in `service.receive()`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from cityloop.deps import CalendarDep, NowDep, OptionalActorDep, PlacesDep, SessionDep
+from cityloop.cases.service import Actor
+from cityloop.deps import (
+    ActorDep,
+    CalendarDep,
+    GazetteerDep,
+    NowDep,
+    OptionalActorDep,
+    PlacesDep,
+    SessionDep,
+    UserDep,
+)
+from cityloop.errors import Forbidden, TooManyRequests, ValidationFailed
+from cityloop.intake import service
+from cityloop.intake.models import HotlineCall
 from cityloop.intake.service import Report, receive
+from cityloop.media.service import store_photo, store_voice
 
 router = APIRouter(prefix="/api/v1", tags=["intake 信息收集"])
+
+MAX_PHOTOS = 9
+HOTLINE_ROLES = frozenset({"operator", "shiftlead", "admin"})
+WATCH_ROLES = frozenset({"admin", "leader", "shiftlead", "dispatcher", "operator"})
 
 
 class ReportIn(BaseModel):
     source: str = Field(
         description="where the report comes from, e.g. inspector, public, hotline_12345, leader"
     )
-    class_code: str = Field(description="GB/T 47678.5 class code (5 digits) or a legacy alias")
+    class_code: str | None = Field(
+        default=None,
+        description="GB/T 47678.5 class code (5 digits) or a legacy alias; "
+        "left out, it is guessed from the description for the operator to confirm",
+    )
     description: str = Field(min_length=1, max_length=2000)
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
     urgency: str | None = Field(default=None, pattern="^[ABC]$")
     address: str | None = Field(default=None, max_length=200)
     reporter_name: str | None = Field(default=None, max_length=40)
     reporter_phone: str | None = Field(default=None, max_length=30)
     component_id: str | None = Field(default=None, max_length=17)
-    photos: list[str] = Field(default_factory=list, max_length=9)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
 
 
 class ReportOut(BaseModel):
     id: int
     ticket: str
     state: str
+    class_code: str
+    class_confirmed: bool
+    duplicate_of: str | None = Field(
+        default=None, description="the ticket of the open case this report was attached to"
+    )
+
+
+def _report_out(session: Any, case: Any) -> ReportOut:
+    duplicate_of = None
+    if case.merged_into_id is not None:
+        target = session.get(type(case), case.merged_into_id)
+        duplicate_of = target.ticket if target is not None else None
+    return ReportOut(
+        id=case.id,
+        ticket=case.ticket,
+        state=case.state,
+        class_code=case.class_code,
+        class_confirmed=case.class_confirmed,
+        duplicate_of=duplicate_of,
+    )
 
 
 @router.post(
@@ -44,6 +91,7 @@ def post_report(
     actor: OptionalActorDep,
     places: PlacesDep,
     calendar: CalendarDep,
+    gazetteer: GazetteerDep,
     now: NowDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReportOut:
@@ -55,5 +103,437 @@ def post_report(
         calendar=calendar,
         now=now,
         idempotency_key=idempotency_key,
+        gazetteer=gazetteer,
     )
-    return ReportOut(id=case.id, ticket=case.ticket, state=case.state)
+    return _report_out(session, case)
+
+
+async def _read_photos(
+    request: Request, session: Any, files: list[UploadFile], now: datetime, uploaded_by: int | None
+) -> list[str]:
+    settings = request.app.state.settings
+    if len(files) > MAX_PHOTOS:
+        raise ValidationFailed(f"at most {MAX_PHOTOS} photos, not {len(files)}", field="photos")
+    ids = []
+    for index, upload in enumerate(files):
+        data = await upload.read(settings.media_limits.max_photo_bytes + 1)
+        ids.append(
+            store_photo(
+                session,
+                data,
+                upload.filename,
+                directory=settings.media_dir,
+                now=now,
+                uploaded_by=uploaded_by,
+                limits=settings.media_limits,
+                field=f"photos.{index}",
+            ).id
+        )
+    return ids
+
+
+@router.post(
+    "/inspector/reports",
+    response_model=ReportOut,
+    status_code=201,
+    summary="Inspector app report with photos and voice 城管通上报",
+)
+async def inspector_report(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    places: PlacesDep,
+    calendar: CalendarDep,
+    now: NowDep,
+    class_code: Annotated[str, Form(max_length=8)],
+    description: Annotated[str, Form(min_length=1, max_length=2000)],
+    lon: Annotated[float, Form(ge=-180, le=180)],
+    lat: Annotated[float, Form(ge=-90, le=90)],
+    photos: Annotated[list[UploadFile], File(description="1 to 9 photos")],
+    urgency: Annotated[str | None, Form(pattern="^[ABC]$")] = None,
+    address: Annotated[str | None, Form(max_length=200)] = None,
+    component_id: Annotated[str | None, Form(max_length=17)] = None,
+    voice: Annotated[UploadFile | None, File(description="an optional voice note")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ReportOut:
+    if user.role not in ("inspector", "admin"):
+        raise Forbidden("the inspector app is for inspectors")
+    actor = Actor.of(user)
+    if idempotency_key:
+        existing = service.find_by_idempotency_key(session, f"inspector:{idempotency_key}")
+        if existing is not None:  # a retry from a phone that lost the answer: no new photos
+            return _report_out(session, existing)
+    photo_ids = await _read_photos(request, session, photos, now, user.id)
+    voice_id = None
+    if voice is not None:
+        settings = request.app.state.settings
+        data = await voice.read(settings.media_limits.max_voice_bytes + 1)
+        voice_id = store_voice(
+            session,
+            data,
+            voice.filename,
+            voice.content_type,
+            directory=settings.media_dir,
+            now=now,
+            uploaded_by=user.id,
+            limits=settings.media_limits,
+        ).id
+    case, _ = receive(
+        session,
+        Report(
+            source="inspector",
+            class_code=class_code,
+            description=description,
+            lon=lon,
+            lat=lat,
+            urgency=urgency,
+            address=address,
+            component_id=component_id,
+            photos=photo_ids,
+            voice=voice_id,
+        ),
+        actor=actor,
+        places=places,
+        calendar=calendar,
+        now=now,
+        idempotency_key=idempotency_key,
+    )
+    return _report_out(session, case)
+
+
+class _WindowLimiter:
+    """Requests per client address in a sliding hour, per process (the phone quota, counted in
+    the database, is the one that holds across processes)."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit, self.seconds = limit, seconds
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] > self.seconds:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+
+CITIZEN_CHANNELS = ("app", "wechat", "web")
+_citizen_limiter = _WindowLimiter(limit=60, seconds=3600)
+
+
+@router.post(
+    "/citizen/reports",
+    response_model=ReportOut,
+    status_code=201,
+    tags=["public 公众"],
+    summary="A citizen reports a problem with photos and a map pin 市民随手拍",
+)
+async def citizen_report(
+    request: Request,
+    session: SessionDep,
+    places: PlacesDep,
+    calendar: CalendarDep,
+    gazetteer: GazetteerDep,
+    now: NowDep,
+    description: Annotated[str, Form(min_length=1, max_length=2000)],
+    phone: Annotated[str, Form(pattern=r"^1\d{10}$", description="mobile number, 11 digits")],
+    lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    address: Annotated[str | None, Form(max_length=200)] = None,
+    class_code: Annotated[str | None, Form(max_length=8)] = None,
+    name: Annotated[str | None, Form(max_length=40)] = None,
+    channel: Annotated[str, Form()] = "app",
+    photos: Annotated[list[UploadFile] | None, File(description="up to 9 photos")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ReportOut:
+    if channel not in CITIZEN_CHANNELS:
+        raise ValidationFailed(
+            f"channel must be one of {', '.join(CITIZEN_CHANNELS)}", field="channel"
+        )
+    client = request.client.host if request.client else "unknown"
+    if idempotency_key:
+        existing = service.find_by_idempotency_key(session, f"{channel}:{idempotency_key}")
+        if existing is not None:
+            return _report_out(session, existing)
+    if not _citizen_limiter.hit(client):
+        raise TooManyRequests("too many reports from this address; please wait", field="client")
+    service.check_citizen_quota(session, phone, now)
+    photo_ids = await _read_photos(request, session, photos or [], now, None)
+    case, _ = receive(
+        session,
+        Report(
+            source=channel,
+            class_code=class_code,
+            description=description,
+            lon=lon,
+            lat=lat,
+            address=address,
+            reporter_name=name,
+            reporter_phone=phone,
+            photos=photo_ids,
+        ),
+        actor=service.PUBLIC,
+        places=places,
+        calendar=calendar,
+        now=now,
+        idempotency_key=idempotency_key,
+        gazetteer=gazetteer,
+    )
+    return _report_out(session, case)
+
+
+class RatingIn(BaseModel):
+    phone: str = Field(description="the phone number the report was made with")
+    satisfied: bool
+    comment: str | None = Field(default=None, max_length=500)
+
+
+class RatingOut(BaseModel):
+    ticket: str
+    state: str
+
+
+@router.post(
+    "/tickets/{ticket}/rating",
+    response_model=RatingOut,
+    tags=["public 公众"],
+    summary="The reporter rates the result 满意度评价",
+)
+def rate(
+    ticket: str, body: RatingIn, session: SessionDep, calendar: CalendarDep, now: NowDep
+) -> RatingOut:
+    case = service.rate_by_ticket(
+        session,
+        ticket,
+        phone=body.phone,
+        satisfied=body.satisfied,
+        comment=body.comment,
+        calendar=calendar,
+        now=now,
+    )
+    return RatingOut(ticket=ticket, state=case.state)
+
+
+# -- hotline desk ------------------------------------------------------------------------------
+class CallIn(BaseModel):
+    line: str = Field(description="12345 or 12319")
+    kind: str = Field(description="consultation (answered, no case) or case")
+    caller_phone: str = Field(min_length=1, max_length=30)
+    caller_name: str | None = Field(default=None, max_length=40)
+    text: str = Field(min_length=1, max_length=2000)
+    address: str | None = Field(default=None, max_length=200)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    class_code: str | None = Field(default=None, max_length=8)
+    urgency: str | None = Field(default=None, pattern="^[ABC]$")
+    answer: str | None = Field(default=None, max_length=2000)
+
+
+class CallOut(BaseModel):
+    id: int
+    line: str
+    kind: str
+    status: str
+    caller_name: str | None
+    caller_phone: str
+    text: str
+    address: str | None
+    answer: str | None
+    case_id: int | None
+    ticket: str | None
+    created_at: datetime
+
+
+class CallPage(BaseModel):
+    items: list[CallOut]
+    total: int
+    page: int
+    page_size: int
+
+
+def _call_out(session: Any, call: HotlineCall) -> CallOut:
+    ticket = None
+    if call.case_id is not None:
+        from cityloop.cases.models import Case
+
+        case = session.get(Case, call.case_id)
+        ticket = case.ticket if case is not None else None
+    return CallOut(
+        id=call.id,
+        line=call.line,
+        kind=call.kind,
+        status=call.status,
+        caller_name=call.caller_name,
+        caller_phone=call.caller_phone,
+        text=call.text,
+        address=call.address,
+        answer=call.answer,
+        case_id=call.case_id,
+        ticket=ticket,
+        created_at=call.created_at,
+    )
+
+
+def _hotline_user(actor: Actor) -> None:
+    if actor.role not in HOTLINE_ROLES:
+        raise Forbidden("the hotline desk is for operators and shift leaders")
+
+
+@router.post(
+    "/hotline/calls",
+    response_model=CallOut,
+    status_code=201,
+    tags=["hotline 热线"],
+    summary="Register a hotline call 热线登记",
+)
+def register_call(
+    body: CallIn,
+    session: SessionDep,
+    actor: ActorDep,
+    places: PlacesDep,
+    calendar: CalendarDep,
+    gazetteer: GazetteerDep,
+    now: NowDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> CallOut:
+    _hotline_user(actor)
+    assert actor.user_id is not None
+    call = service.register_call(
+        session,
+        actor=actor,
+        operator_id=actor.user_id,
+        places=places,
+        calendar=calendar,
+        now=now,
+        gazetteer=gazetteer,
+        idempotency_key=idempotency_key,
+        **body.model_dump(),
+    )
+    return _call_out(session, call)
+
+
+class PlaceIn(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+@router.post(
+    "/hotline/calls/{call_id}/place",
+    response_model=CallOut,
+    tags=["hotline 热线"],
+    summary="Place a waiting call on the map 补充定位",
+)
+def place_call(
+    call_id: int,
+    body: PlaceIn,
+    session: SessionDep,
+    actor: ActorDep,
+    places: PlacesDep,
+    calendar: CalendarDep,
+    now: NowDep,
+) -> CallOut:
+    _hotline_user(actor)
+    call = service.place_call(
+        session,
+        call_id,
+        actor=actor,
+        lon=body.lon,
+        lat=body.lat,
+        places=places,
+        calendar=calendar,
+        now=now,
+    )
+    return _call_out(session, call)
+
+
+@router.get(
+    "/hotline/calls",
+    response_model=CallPage,
+    tags=["hotline 热线"],
+    summary="Hotline calls 热线记录",
+)
+def list_calls(
+    session: SessionDep,
+    actor: ActorDep,
+    status: str | None = None,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> CallPage:
+    _hotline_user(actor)
+    rows, total = service.list_calls(session, status=status, page=page, page_size=page_size)
+    return CallPage(
+        items=[_call_out(session, c) for c in rows], total=total, page=page, page_size=page_size
+    )
+
+
+# -- inspectors' positions ---------------------------------------------------------------------
+class PositionIn(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    at: datetime
+    accuracy_m: float | None = Field(default=None, ge=0, le=100000)
+
+
+class PositionsIn(BaseModel):
+    positions: list[PositionIn] = Field(min_length=1, max_length=1000)
+
+
+class PositionOut(BaseModel):
+    user_id: int
+    name: str
+    lon: float
+    lat: float
+    at: datetime
+
+
+@router.post(
+    "/inspector/positions",
+    status_code=201,
+    tags=["inspector 城管通"],
+    summary="The phone reports where the inspector is 位置上报",
+)
+def post_positions(body: PositionsIn, session: SessionDep, user: UserDep) -> dict[str, int]:
+    if user.role != "inspector":
+        raise Forbidden("only inspectors report positions")
+    count = service.record_positions(session, user.id, [p.model_dump() for p in body.positions])
+    return {"stored": count}
+
+
+@router.get(
+    "/inspectors/positions",
+    response_model=list[PositionOut],
+    tags=["inspector 城管通"],
+    summary="Every inspector's last position 监督员位置",
+)
+def latest_positions(session: SessionDep, actor: ActorDep) -> list[PositionOut]:
+    if actor.role not in WATCH_ROLES:
+        raise Forbidden("positions are for the command centre")
+    return [
+        PositionOut(user_id=u.id, name=u.display_name, lon=p.lon, lat=p.lat, at=p.at)
+        for u, p in service.latest_positions(session)
+    ]
+
+
+@router.get(
+    "/inspectors/{user_id}/track",
+    response_model=list[PositionOut],
+    tags=["inspector 城管通"],
+    summary="An inspector's track 巡查轨迹",
+)
+def inspector_track(
+    user_id: int, since: datetime, until: datetime, session: SessionDep, actor: ActorDep
+) -> list[PositionOut]:
+    if actor.role not in WATCH_ROLES and actor.user_id != user_id:
+        raise Forbidden("tracks are for the command centre and the inspector")
+    from cityloop.org.service import require_user
+
+    user = require_user(session, user_id)
+    return [
+        PositionOut(user_id=user.id, name=user.display_name, lon=p.lon, lat=p.lat, at=p.at)
+        for p in service.track(session, user_id, since, until)
+    ]

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
+import h3
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case
-from cityloop.cases.service import Actor, Locator, create_case, find_by_idempotency_key
-from cityloop.errors import Forbidden, ValidationFailed
+from cityloop.cases.service import (
+    PUBLIC,
+    Actor,
+    Locator,
+    add_note,
+    auto_route,
+    create_case,
+    find_by_idempotency_key,
+    get_case,
+    transition,
+)
+from cityloop.cases.states import OPEN_STATES
+from cityloop.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from cityloop.intake.models import HotlineCall, InspectorPosition
 from cityloop.kit.calendar import WorkingCalendar
+from cityloop.kit.geo import h3_cell, haversine_m
+from cityloop.org.models import User
+from cityloop.taxonomy.service import minor_class_names
 
 STAFF = frozenset({"operator", "shiftlead", "dispatcher", "admin"})
 # Non-human reporters: a partner platform authenticated by its API key, a camera or sensor.
@@ -52,19 +69,54 @@ def initial_state(source: str) -> str:
     return "reported"
 
 
+# Sources whose repeats have their own rule (cameras and sensors join their open case;
+# leaders' assignments always stand on their own).
+NO_DEDUPLICATION = frozenset({"leader", "video", "sensor"})
+# Reports trusted enough to skip the desks when ownership is clear (verified on site already,
+# or assigned by a leader).
+AUTO_ROUTED_SOURCES = frozenset({"inspector", "leader"})
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW_DAYS = 7
+
+
 @dataclass
 class Report:
     source: str
-    class_code: str
+    class_code: str | None
     description: str
-    lon: float
-    lat: float
+    lon: float | None = None
+    lat: float | None = None
     urgency: str | None = None
     address: str | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
     component_id: str | None = None
     photos: list[Any] = field(default_factory=list)
+    voice: str | None = None
+    # A device or partner platform vouching for its report (a confident camera detection, a
+    # sensor over its threshold) may ask for it to start filed: see start_state().
+    initial_state: str | None = None
+
+
+# States a device or partner may ask its report to start in (Report.initial_state).
+REQUESTABLE_STATES = frozenset({"reported", "filed"})
+
+
+def start_state(report: Report, actor: Actor) -> str:
+    """The source's initial state, or the one a device or partner platform asked for."""
+    if report.initial_state is None:
+        return initial_state(report.source)
+    if actor.role not in DEVICE | PARTNER or report.initial_state not in REQUESTABLE_STATES:
+        raise ValidationFailed(
+            "only a device or partner platform may choose the initial state "
+            f"({', '.join(sorted(REQUESTABLE_STATES))})",
+            field="initial_state",
+        )
+    return report.initial_state
+
+
+class AddressLookup(Protocol):
+    def geocode(self, address: str) -> Any: ...
 
 
 def receive(
@@ -76,10 +128,15 @@ def receive(
     calendar: WorkingCalendar,
     now: datetime,
     idempotency_key: str | None = None,
+    gazetteer: AddressLookup | None = None,
 ) -> tuple[Case, bool]:
-    """Create the case for a report, or return the one a replay already made.
+    """The one intake path: create the case for a report, or return the one a replay made.
 
-    Returns (case, created)."""
+    In order: the source and the reporter's role; a replay (same source + idempotency key)
+    returns the first case; the location (lon/lat, else the address through the gazetteer);
+    the class (given, else guessed from the text for the operator to confirm); an open case of
+    the same class within 50 m in the last 7 days makes this report a duplicate attached to it;
+    the state the case starts in depends on the source. Returns (case, created)."""
     if report.source not in SOURCES:
         raise ValidationFailed(
             f"unknown source {report.source!r}; one of: {', '.join(SOURCES)}", field="source"
@@ -93,8 +150,20 @@ def receive(
         existing = find_by_idempotency_key(session, key)
         if existing is not None:
             return existing, False
-    if not report.description.strip():
+    description = (report.description or "").strip()
+    if not description:
         raise ValidationFailed("description must not be empty", field="description")
+    notes: dict[str, Any] = {}
+    lon, lat = _position(report, gazetteer, notes)
+    class_code = report.class_code
+    if not class_code:
+        class_code = _guess_class(session, description, notes)
+    duplicate = None
+    if report.source not in NO_DEDUPLICATION:
+        duplicate = find_duplicate(session, places, class_code, lon, lat, now)
+    state = "merged" if duplicate is not None else start_state(report, actor)
+    if duplicate is not None:
+        notes["duplicate_of"] = duplicate.ticket
     case = create_case(
         session,
         places=places,
@@ -102,11 +171,11 @@ def receive(
         now=now,
         actor=actor,
         source=report.source,
-        class_code=report.class_code,
-        description=report.description.strip(),
-        lon=report.lon,
-        lat=report.lat,
-        initial_state=initial_state(report.source),
+        class_code=class_code,
+        description=description,
+        lon=lon,
+        lat=lat,
+        initial_state=state,
         urgency=report.urgency,
         address=report.address,
         reporter_name=report.reporter_name,
@@ -115,5 +184,338 @@ def receive(
         leader_assigned=report.source == "leader",
         idempotency_key=key,
         photos=report.photos,
+        voice=report.voice,
+        merged_into_id=duplicate.id if duplicate is not None else None,
+        class_confirmed="class_suggestions" not in notes,
+        event_notes=notes,
     )
+    if duplicate is None and report.source in AUTO_ROUTED_SOURCES:
+        auto_route(session, case, now=now, calendar=calendar)
+    if duplicate is not None:
+        add_note(
+            session,
+            duplicate,
+            actor,
+            "duplicate_report",
+            now,
+            {"ticket": case.ticket, "case_id": case.id, "source": report.source},
+            list(report.photos),
+        )
     return case, True
+
+
+def _position(
+    report: Report, gazetteer: AddressLookup | None, notes: dict[str, Any]
+) -> tuple[float, float]:
+    if report.lon is not None and report.lat is not None:
+        return report.lon, report.lat
+    if report.lon is not None or report.lat is not None:
+        missing = "lat" if report.lat is None else "lon"
+        raise ValidationFailed(f"{missing} is missing: give both lon and lat", field=missing)
+    if not report.address:
+        raise ValidationFailed("give a position (lon and lat) or an address", field="lon")
+    found = gazetteer.geocode(report.address) if gazetteer is not None else None
+    if found is None:
+        raise ValidationFailed(
+            f"the address {report.address!r} is not in the city's gazetteer; "
+            "give lon and lat (pick the point on the map)",
+            field="address",
+        )
+    notes["located_by"] = {
+        "address": report.address,
+        "matched": found.name,
+        "score": round(found.score, 1),
+    }
+    return found.lon, found.lat
+
+
+def _guess_class(session: Session, description: str, notes: dict[str, Any]) -> str:
+    from cityloop.intake.classify import suggest
+
+    names = minor_class_names(session)
+    suggestions = suggest(description, names)
+    if not suggestions:
+        raise ValidationFailed(
+            "no class_code given and none could be guessed from the description; choose one",
+            field="class_code",
+        )
+    notes["class_suggestions"] = [
+        {"class_code": s.class_code, "name": s.name, "score": s.score} for s in suggestions
+    ]
+    return suggestions[0].class_code
+
+
+def find_duplicate(
+    session: Session, places: Locator, class_code: str, lon: float, lat: float, now: datetime
+) -> Case | None:
+    """The nearest open case of the same class within 50 m reported in the last 7 days,
+    locked for this transaction: two reports of the same bin arriving together are both
+    attached to it, one after the other, instead of one of them failing."""
+    cells = list(h3.grid_disk(h3_cell(lon, lat), 2))
+    since = now - timedelta(days=DUPLICATE_WINDOW_DAYS)
+    candidates = session.execute(
+        select(Case.id, Case.lon, Case.lat).where(
+            Case.class_code == class_code,
+            Case.h3_cell.in_(cells),
+            Case.state.in_(OPEN_STATES),
+            Case.created_at >= since,
+            Case.created_at <= now,
+        )
+    ).all()
+    nearest = sorted(
+        (haversine_m(lon, lat, c_lon, c_lat), case_id) for case_id, c_lon, c_lat in candidates
+    )
+    for distance, case_id in nearest:
+        if distance > DUPLICATE_RADIUS_M:
+            break
+        case = get_case(session, case_id, for_update=True)
+        if case.state in OPEN_STATES:  # it may have moved on while we waited for the lock
+            return case
+    return None
+
+
+# -- hotline desk (R-IN-4) -------------------------------------------------------------------
+HOTLINES = {"12319": "hotline_12319", "12345": "hotline_12345"}
+
+
+def register_call(
+    session: Session,
+    *,
+    actor: Actor,
+    operator_id: int,
+    line: str,
+    kind: str,
+    caller_phone: str,
+    text: str,
+    caller_name: str | None,
+    address: str | None,
+    lon: float | None,
+    lat: float | None,
+    class_code: str | None,
+    urgency: str | None,
+    answer: str | None,
+    places: Locator,
+    calendar: WorkingCalendar,
+    now: datetime,
+    gazetteer: AddressLookup | None,
+    idempotency_key: str | None = None,
+) -> HotlineCall:
+    """A call at the desk: a consultation is answered and recorded with no case; a complaint
+    becomes a case through receive(), or waits for the operator to place it on the map."""
+    if line not in HOTLINES:
+        raise ValidationFailed(f"line must be one of {', '.join(HOTLINES)}", field="line")
+    if kind not in ("consultation", "case"):
+        raise ValidationFailed("kind must be consultation or case", field="kind")
+    if not caller_phone.strip():
+        raise ValidationFailed("caller_phone is required", field="caller_phone")
+    if not text.strip():
+        raise ValidationFailed("text must not be empty", field="text")
+    call = HotlineCall(
+        line=line,
+        kind=kind,
+        caller_phone=caller_phone.strip(),
+        caller_name=caller_name,
+        text=text.strip(),
+        address=address,
+        class_code=class_code,
+        operator_id=operator_id,
+        created_at=now,
+        status="answered",
+    )
+    if kind == "consultation":
+        if not (answer or "").strip():
+            raise ValidationFailed("a consultation needs the answer given", field="answer")
+        call.answer = answer
+        session.add(call)
+        session.flush()
+        return call
+    report = Report(
+        source=HOTLINES[line],
+        class_code=class_code,
+        description=text,
+        lon=lon,
+        lat=lat,
+        address=address,
+        urgency=urgency,
+        reporter_name=caller_name,
+        reporter_phone=call.caller_phone,
+    )
+    try:
+        with session.begin_nested():
+            case, _ = receive(
+                session,
+                report,
+                actor=actor,
+                places=places,
+                calendar=calendar,
+                now=now,
+                idempotency_key=idempotency_key,
+                gazetteer=gazetteer,
+            )
+    except ValidationFailed as exc:
+        if exc.field not in ("address", "lon"):
+            raise
+        call.status = "waiting_location"
+        session.add(call)
+        session.flush()
+        return call
+    call.status, call.case_id = "case_created", case.id
+    session.add(call)
+    session.flush()
+    return call
+
+
+def place_call(
+    session: Session,
+    call_id: int,
+    *,
+    actor: Actor,
+    lon: float,
+    lat: float,
+    places: Locator,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> HotlineCall:
+    """The operator picked the point on the map for a call the gazetteer could not place."""
+    call = session.get(HotlineCall, call_id)
+    if call is None:
+        raise NotFound(f"hotline call {call_id} not found")
+    if call.status != "waiting_location":
+        raise Conflict(f"call {call_id} is not waiting for a location (it is {call.status})")
+    report = Report(
+        source=HOTLINES[call.line],
+        class_code=call.class_code,
+        description=call.text,
+        lon=lon,
+        lat=lat,
+        address=call.address,
+        reporter_name=call.caller_name,
+        reporter_phone=call.caller_phone,
+    )
+    case, _ = receive(session, report, actor=actor, places=places, calendar=calendar, now=now)
+    call.status, call.case_id = "case_created", case.id
+    session.flush()
+    return call
+
+
+def list_calls(
+    session: Session, *, status: str | None, page: int, page_size: int
+) -> tuple[list[HotlineCall], int]:
+    query = select(HotlineCall)
+    if status is not None:
+        query = query.where(HotlineCall.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(HotlineCall.created_at.desc(), HotlineCall.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return list(rows), total
+
+
+# -- citizens (R-IN-3, R-CL-4) -----------------------------------------------------------------
+CITIZEN_REPORTS_PER_HOUR = 10
+
+
+def check_citizen_quota(session: Session, phone: str, now: datetime) -> None:
+    """A phone may send so many reports an hour: counted from the cases themselves."""
+    recent = (
+        session.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(Case.reporter_phone == phone, Case.created_at >= now - timedelta(hours=1))
+        )
+        or 0
+    )
+    if recent >= CITIZEN_REPORTS_PER_HOUR:
+        raise TooManyRequests(
+            f"this phone has sent {recent} reports in the last hour; please wait", field="phone"
+        )
+
+
+def rate_by_ticket(
+    session: Session,
+    ticket: str,
+    *,
+    phone: str,
+    satisfied: bool,
+    comment: str | None,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> Case:
+    """The reporter rates the result: satisfied archives, not satisfied reopens (R-CL-4)."""
+    case = session.scalar(select(Case).where(Case.ticket == ticket))
+    if case is None or not case.reporter_phone or case.reporter_phone != phone.strip():
+        # One answer for both: the ticket alone must not reveal whose report it is.
+        raise NotFound("no report with this ticket and phone number")
+    target = session.get(Case, case.merged_into_id) if case.merged_into_id else case
+    assert target is not None
+    payload = {"satisfied": satisfied, "by": "reporter", "ticket": ticket}
+    if comment:
+        payload["comment"] = comment
+    return transition(
+        session, target.id, "return_visit", PUBLIC, payload, now=now, calendar=calendar
+    )
+
+
+# -- inspectors' positions (R-IN-2, R-AN-4) -----------------------------------------------------
+def record_positions(session: Session, user_id: int, points: list[dict[str, Any]]) -> int:
+    rows = []
+    for index, point in enumerate(points):
+        lon, lat, at = point.get("lon"), point.get("lat"), point.get("at")
+        if not isinstance(lon, int | float) or not isinstance(lat, int | float):
+            raise ValidationFailed(
+                f"positions[{index}]: lon and lat must be numbers", field=f"positions.{index}"
+            )
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise ValidationFailed(
+                f"positions[{index}]: at must be a time with its offset",
+                field=f"positions.{index}.at",
+            )
+        rows.append(
+            {
+                "user_id": user_id,
+                "at": at,
+                "lon": float(lon),
+                "lat": float(lat),
+                "accuracy_m": point.get("accuracy_m"),
+            }
+        )
+    if rows:
+        session.execute(insert(InspectorPosition), rows)
+        session.flush()
+    return len(rows)
+
+
+def latest_positions(session: Session) -> list[tuple[User, InspectorPosition]]:
+    newest = (
+        select(InspectorPosition.user_id, func.max(InspectorPosition.at).label("at"))
+        .group_by(InspectorPosition.user_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(User, InspectorPosition)
+        .join(InspectorPosition, InspectorPosition.user_id == User.id)
+        .join(
+            newest,
+            (newest.c.user_id == InspectorPosition.user_id) & (newest.c.at == InspectorPosition.at),
+        )
+        .order_by(User.id)
+    ).all()
+    return [(user, position) for user, position in rows]
+
+
+def track(
+    session: Session, user_id: int, since: datetime, until: datetime
+) -> list[InspectorPosition]:
+    return list(
+        session.scalars(
+            select(InspectorPosition)
+            .where(
+                InspectorPosition.user_id == user_id,
+                InspectorPosition.at >= since,
+                InspectorPosition.at <= until,
+            )
+            .order_by(InspectorPosition.at)
+        )
+    )

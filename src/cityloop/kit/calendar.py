@@ -34,6 +34,8 @@ class WorkingCalendar:
     timezone: str = "Asia/Shanghai"
     work_periods: Sequence[tuple[time, time]] = DEFAULT_WORK_PERIODS
     overrides: Mapping[date, bool] = field(default_factory=dict)
+    # The limit of each stage clock in working minutes (accept, verify, file, …), when known.
+    stage_minutes: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.timezone)

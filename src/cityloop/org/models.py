@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityloop.db import Base
@@ -65,4 +65,7 @@ class ResponsibilityRule(Base):
     class_prefix: Mapped[str] = mapped_column(String(8), default="")
     region_prefix: Mapped[str] = mapped_column(String(20), default="")
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    # Ownership so clear that trusted reports (inspectors, devices) go straight to the
+    # department without waiting at the desks (直接派遣, R-DIS-1).
+    auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     note: Mapped[str] = mapped_column(String(200), default="")

@@ -142,6 +142,15 @@ def responsible_department(
     """The department the rules name for a class in a place (most specific rule wins).
 
     `region_codes` are the case's place codes from coarse to fine (district … unit grid)."""
+    rule = responsible_rule(session, class_code, region_codes)
+    return session.get(Department, rule.department_id) if rule is not None else None
+
+
+def responsible_rule(
+    session: Session, class_code: str, region_codes: list[str]
+) -> ResponsibilityRule | None:
+    """The most specific rule for a class in a place: longest class prefix, then longest
+    region prefix."""
     rules = session.scalars(select(ResponsibilityRule)).all()
     best: tuple[int, int] | None = None
     best_rule: ResponsibilityRule | None = None
@@ -155,9 +164,7 @@ def responsible_department(
         score = (len(rule.class_prefix), len(rule.region_prefix))
         if best is None or score > best:
             best, best_rule = score, rule
-    if best_rule is None:
-        return None
-    return session.get(Department, best_rule.department_id)
+    return best_rule
 
 
 def require_user(session: Session, user_id: int) -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from cityloop.deps import SessionDep, UserDep
@@ -99,8 +99,11 @@ def list_overrides(session: SessionDep) -> list[OverrideOut]:
     tags=["calendar 工作日历"],
     summary="Declare a day a working day or a holiday 设置工作日/节假日",
 )
-def put_override(day: date, body: OverrideIn, session: SessionDep, user: UserDep) -> OverrideOut:
+def put_override(
+    day: date, body: OverrideIn, request: Request, session: SessionDep, user: UserDep
+) -> OverrideOut:
     if user.role != "admin":
         raise Forbidden("only an administrator edits the calendar")
     service.set_calendar_override(session, day, body.is_workday, body.note)
+    request.app.state.time_rules.invalidate()
     return OverrideOut(day=day, is_workday=body.is_workday, note=body.note)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import date
 from importlib import resources
 from typing import Any
@@ -187,6 +189,16 @@ def list_classes(
     return list(session.scalars(query))
 
 
+def minor_class_names(session: Session) -> dict[str, str]:
+    """Code → name of every class a case can be filed under."""
+    rows = session.execute(
+        select(ProblemClass.code, ProblemClass.name).where(
+            ProblemClass.level == "minor", ProblemClass.active
+        )
+    ).all()
+    return {code: name for code, name in rows}
+
+
 def handling_days(problem_class: ProblemClass, urgency: str) -> float:
     if urgency not in URGENCIES:
         raise ValidationFailed(f"urgency must be one of A, B, C, not {urgency!r}", field="urgency")
@@ -231,7 +243,31 @@ def update_class(session: Session, code: str, changes: dict[str, Any]) -> Proble
 def working_calendar(session: Session, timezone: str = "Asia/Shanghai") -> WorkingCalendar:
     """The official calendar plus this city's overrides."""
     overrides = {row.day: row.is_workday for row in session.scalars(select(CalendarOverride))}
-    return WorkingCalendar(timezone=timezone, overrides=overrides)
+    return WorkingCalendar(timezone=timezone, overrides=overrides,
+                           stage_minutes=stage_limits(session))
+
+
+class TimeRulesCache:
+    """The working calendar (overrides, stage limits) read once and kept for `ttl` seconds in
+    this process: every request needs it and it changes a few times a year. Edits made through
+    this process drop it at once; other processes see them within `ttl`."""
+
+    def __init__(self, timezone: str = "Asia/Shanghai", ttl: float = 30.0) -> None:
+        self.timezone, self.ttl = timezone, ttl
+        self._calendar: WorkingCalendar | None = None
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> WorkingCalendar:
+        with self._lock:
+            if self._calendar is None or time.monotonic() - self._loaded > self.ttl:
+                self._calendar = working_calendar(session, self.timezone)
+                self._loaded = time.monotonic()
+            return self._calendar
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._calendar = None
 
 
 def calendar_overrides(session: Session) -> list[CalendarOverride]:

@@ -1,0 +1,416 @@
+"""Benchmark: intake under load through HTTP (issue 4).
+
+16 concurrent clients post reports for a bounded time (warm-up, then a measured window)
+against `cityloop serve` with 2 worker processes, on SQLite and on PostgreSQL. The baseline,
+measured in the same run on the same database, is the raw single-row INSERT + COMMIT rate from
+16 clients. Also: server RSS, and the p50/p99 latency of auto-routable reports (an inspector's
+street-lamp report, filed and dispatched inside the request) at half the sustained rate.
+
+Run: .venv/bin/python bench/bench_intake.py [--seconds 20] [--db sqlite,postgresql]
+     [--endpoint reports|open311]
+Every loop here stops by itself; all traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+TZ = ZoneInfo("Asia/Shanghai")
+CLASSES = ("06010", "06042", "09006", "09010", "07001", "06036", "06028", "01037")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(url: str, media_dir: Path) -> list[tuple[float, float]]:
+    """Schema + the demo city without cases; returns points inside unit grids."""
+    from cityloop.db import Base, make_engine
+    from cityloop.demo.build import build
+    from cityloop.models import load_all_models
+    from cityloop.places.models import UnitGrid
+
+    load_all_models()
+    engine = make_engine(url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        build(session, cases=0, now=datetime(2026, 9, 1, 9, 0, tzinfo=TZ), media_dir=media_dir)
+        session.commit()
+        points = [
+            (lon, lat)
+            for lon, lat in session.execute(select(UnitGrid.centroid_lon, UnitGrid.centroid_lat))
+        ]
+    engine.dispose()
+    return points
+
+
+def raw_insert_rate(url: str, clients: int, seconds: float) -> float:
+    engine = (
+        create_engine(url, pool_size=clients, max_overflow=0)
+        if url.startswith("postgresql")
+        else create_engine(url, connect_args={"timeout": 30})
+    )
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_raw"))
+        conn.execute(text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, note VARCHAR(40))"))
+    counts = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        with engine.connect() as conn:
+            n = 0
+            while time.perf_counter() < stop:
+                with conn.begin():
+                    conn.execute(
+                        text("INSERT INTO bench_raw (id, note) VALUES (:i, 'x')"),
+                        {"i": index * 10_000_000 + n},
+                    )
+                n += 1
+            counts[index] = n
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return sum(counts) / elapsed
+
+
+def start_server(url: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "CITYLOOP_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cityloop.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(
+        "server did not start: " + (proc.stderr.read().decode() if proc.stderr else "")
+    )
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the server and its worker processes."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def body_for(
+    endpoint: str, point: tuple[float, float], rng: random.Random
+) -> tuple[str, bytes, str]:
+    lon, lat = point
+    lon += rng.uniform(-0.0003, 0.0003)
+    lat += rng.uniform(-0.0003, 0.0003)
+    code = rng.choice(CLASSES)
+    if endpoint == "open311":
+        form = {
+            "api_key": "demo-open311-key",
+            "service_code": code,
+            "lat": f"{lat:.6f}",
+            "long": f"{lon:.6f}",
+            "description": "压测上报 load test",
+        }
+        return (
+            "/open311/v2/requests.json",
+            urllib.parse.urlencode(form).encode(),
+            "application/x-www-form-urlencoded",
+        )
+    body = {
+        "source": "app",
+        "class_code": code,
+        "description": "压测上报 load test",
+        "lon": lon,
+        "lat": lat,
+    }
+    return "/api/v1/reports", json.dumps(body).encode(), "application/json"
+
+
+def client_process(
+    port: int,
+    endpoint: str,
+    connections: int,
+    points: list[tuple[float, float]],
+    start_at: float,
+    warmup: float,
+    window: float,
+    seed: int,
+    out: mp.Queue,
+) -> None:  # type: ignore[type-arg]
+    """Closed loop: each connection posts as fast as the server answers."""
+    results: list[tuple[int, int]] = []  # (ok, errors) per connection in the window
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        rng = random.Random(seed * 100 + index)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        ok = errors = 0
+        while time.time() < start_at:
+            time.sleep(0.001)
+        window_start, window_end = start_at + warmup, start_at + warmup + window
+        while True:
+            now = time.time()
+            if now >= window_end:
+                break
+            path, payload, ctype = body_for(endpoint, rng.choice(points), rng)
+            try:
+                conn.request("POST", path, body=payload, headers={"Content-Type": ctype})
+                response = conn.getresponse()
+                response.read()
+                good = response.status in (200, 201)
+            except OSError:
+                good = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            if time.time() >= window_start:
+                if good:
+                    ok += 1
+                else:
+                    errors += 1
+        with lock:
+            results.append((ok, errors))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((sum(r[0] for r in results), sum(r[1] for r in results)))
+
+
+def sustained(
+    port: int,
+    endpoint: str,
+    points: list[tuple[float, float]],
+    clients: int,
+    warmup: float,
+    window: float,
+) -> tuple[float, int]:
+    processes = 2
+    queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    start_at = time.time() + 1.0
+    procs = [
+        mp.Process(
+            target=client_process,
+            args=(port, endpoint, clients // processes, points, start_at, warmup, window, i, queue),
+        )
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    totals = [queue.get(timeout=warmup + window + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    ok = sum(t[0] for t in totals)
+    errors = sum(t[1] for t in totals)
+    return ok / window, errors
+
+
+def paced_latency(
+    port: int, rate: float, seconds: float, points: list[tuple[float, float]], token: str
+) -> tuple[float, float, int, int]:
+    """Open loop at a fixed rate: inspectors' street-lamp reports, auto-dispatched in the
+    request. Returns p50 ms, p99 ms, dispatched count, errors."""
+    latencies: list[float] = []
+    dispatched = errors = 0
+    lock = threading.Lock()
+    interval = 1.0 / rate
+    total = int(rate * seconds)
+    senders = 16
+    start = time.perf_counter()
+
+    def run(index: int) -> None:
+        nonlocal dispatched, errors
+        rng = random.Random(index)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for n in range(index, total, senders):
+            due = start + n * interval
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            lon, lat = rng.choice(points)
+            body = json.dumps(
+                {
+                    "source": "inspector",
+                    "class_code": "01037",
+                    "lon": lon,
+                    "lat": lat,
+                    "description": "路灯不亮 latency probe",
+                }
+            ).encode()
+            sent = time.perf_counter()
+            try:
+                conn.request(
+                    "POST",
+                    "/api/v1/reports",
+                    body=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "Authorization": f"Bearer {token}",
+                    },
+                )
+                response = conn.getresponse()
+                data = json.loads(response.read() or b"{}")
+                took = (time.perf_counter() - sent) * 1000
+                with lock:
+                    if response.status == 201 and data.get("state") == "dispatched":
+                        dispatched += 1
+                        latencies.append(took)
+                    elif response.status == 201 and data.get("state") == "merged":
+                        latencies.append(took)  # a duplicate of an earlier probe: still served
+                    else:
+                        errors += 1
+            except OSError:
+                with lock:
+                    errors += 1
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if not latencies:
+        return float("nan"), float("nan"), dispatched, errors
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return p50, p99, dispatched, errors
+
+
+def login(port: int, username: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(
+        "POST",
+        "/api/v1/auth/token",
+        body=urllib.parse.urlencode({"username": username, "password": "cityloop-demo"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return str(json.loads(conn.getresponse().read())["access_token"])
+
+
+def pg_url(admin_url: str, name: str) -> str:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--endpoint", choices=("reports", "open311"), default="reports")
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    print(
+        f"{args.clients} clients, {args.workers} server workers, endpoint {args.endpoint}, "
+        f"{args.warmup:g} s warm-up + {args.seconds:g} s window"
+    )
+    header = (
+        f"{'database':<12} {'raw ins/s':>10} {'reports/s':>10} {'ratio':>7} {'errors':>7} "
+        f"{'RSS MB':>8} {'p50 ms':>8} {'p99 ms':>8} {'dispatched':>10}"
+    )
+    rows = []
+    for backend in args.db.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = (
+                f"sqlite:///{Path(tmp) / 'intake.db'}"
+                if backend == "sqlite"
+                else pg_url(args.pg_url, "cityloop_bench_intake")
+            )
+            points = prepare(url, Path(tmp) / "media")
+            raw = raw_insert_rate(url, args.clients, 5.0)
+            port = free_port()
+            server = start_server(url, port, args.workers, Path(tmp))
+            try:
+                rate, errors = sustained(
+                    port, args.endpoint, points, args.clients, args.warmup, args.seconds
+                )
+                rss = rss_mb(server.pid)
+                token = login(port, "inspector")
+                half = max(rate / 2, 1.0)
+                p50, p99, dispatched, latency_errors = paced_latency(
+                    port, half, min(args.seconds, 10.0), points, token
+                )
+            finally:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+            rows.append(
+                f"{backend:<12} {raw:>10.0f} {rate:>10.1f} {rate / raw:>7.3f} "
+                f"{errors + latency_errors:>7d} {rss:>8.0f} {p50:>8.1f} {p99:>8.1f} "
+                f"{dispatched:>10d}"
+            )
+            print(header)
+            print(rows[-1], flush=True)
+    print()
+    print(header)
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""Analytics owns no tables: it reads the evaluation rollups (`cityloop.evaluation.models`)
+and the case rows."""

@@ -1,0 +1,57 @@
+"""Photos sent with page forms. The media package is their only keeper (checks, storage,
+EXIF evidence); this module hands it the uploaded files and serves them back to pages, which
+authenticate by the session cookie rather than a bearer token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from cityloop.errors import ValidationFailed
+from cityloop.media import service as media
+
+MAX_PHOTOS = 9
+
+
+def uploads(form: FormData, name: str) -> list[UploadFile]:
+    """The files actually chosen in a file input (a browser sends an empty part for none)."""
+    return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]
+
+
+def store(
+    session: Session,
+    settings: Any,
+    files: list[UploadFile],
+    *,
+    user_id: int | None,
+    now: datetime,
+    field: str = "photos",
+) -> list[str]:
+    """Keep each uploaded photo through the media service; returns their media ids."""
+    if len(files) > MAX_PHOTOS:
+        raise ValidationFailed(f"at most {MAX_PHOTOS} photos", field=field)
+    limits = settings.media_limits
+    ids = []
+    for upload in files:
+        data = upload.file.read(limits.max_photo_bytes + 1)
+        row = media.store_photo(
+            session,
+            data,
+            upload.filename,
+            directory=settings.media_dir,
+            now=now,
+            uploaded_by=user_id,
+            limits=limits,
+            field=field,
+        )
+        ids.append(row.id)
+    return ids
+
+
+def file_of(session: Session, settings: Any, media_id: str) -> tuple[Path, str]:
+    row = media.get_media(session, media_id)
+    return media.media_path(settings.media_dir, row), row.content_type
