@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 22:43:55.982525
+Create Date: 2026-11-22 22:52:06.949572
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("evaluation_case_facts", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_evaluation_case_facts_created_h3", ["created_at", "h3_cell"], unique=False
+            "ix_evaluation_case_facts_created_h3",
+            ["created_at", "h3_cell", "street", "community"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_evaluation_case_facts_department_id"), ["department_id"], unique=False
