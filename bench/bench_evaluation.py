@@ -182,6 +182,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep a database of the same size")
     parser.add_argument("--json", help="append the results to this file")
+    parser.add_argument(
+        "--measure-only", action="store_true", help="time an existing database as it is"
+    )
     args = parser.parse_args()
     load_all_models()
     directory = Path(args.dir)
@@ -191,10 +194,10 @@ def main() -> None:
         if backend == "sqlite":
             url = f"sqlite:///{directory / (name + '.db')}"
         else:
-            url = pg_database(args.pg_url, name, fresh=not args.reuse)
+            url = pg_database(args.pg_url, name, fresh=not (args.reuse or args.measure_only))
         engine = make_engine(url)
         print(f"== {backend}: {args.cases:,} cases", flush=True)
-        built = prepare(engine, args.cases, reuse=args.reuse)
+        built = {} if args.measure_only else prepare(engine, args.cases, reuse=args.reuse)
         print(f"   prepared: {built}", flush=True)
         result = {
             "backend": backend,

@@ -398,7 +398,11 @@ def main() -> None:
                 )
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=30)
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:  # keep-alive clients can hold a graceful stop
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait(timeout=15)
             rows.append(
                 f"{backend:<12} {raw:>10.0f} {rate:>10.1f} {rate / raw:>7.3f} "
                 f"{errors + latency_errors:>7d} {rss:>8.0f} {p50:>8.1f} {p99:>8.1f} "

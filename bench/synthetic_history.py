@@ -806,8 +806,11 @@ def generate(
     days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
     day_weights = list(itertools.accumulate(1.0 if d.weekday() < 5 else 0.6 for d in days))
     started = time.perf_counter()
-    for index in range(cases):
-        day = days[bisect.bisect(day_weights, gen.rng.random() * day_weights[-1])]
+    # Case ids follow the reporting days, as they do in a running city.
+    chosen = sorted(
+        days[bisect.bisect(day_weights, gen.rng.random() * day_weights[-1])] for _ in range(cases)
+    )
+    for index, day in enumerate(chosen):
         writer.add(*simulator.run(gen.spec(day)))
         if progress and index and index % 50_000 == 0:
             rate = index / (time.perf_counter() - started)

@@ -91,12 +91,13 @@ def scope(
     )
 
 
-def _case_conditions(sc: Scope, f: CaseFilter) -> list[ColumnElement[bool]]:
+def _case_conditions(
+    sc: Scope, f: CaseFilter, *, reported_in_window: bool = True
+) -> list[ColumnElement[bool]]:
     c = sc.source.cases.c
-    where: list[ColumnElement[bool]] = [
-        c.created_at >= sc.window.start,
-        c.created_at < sc.window.end,
-    ]
+    where: list[ColumnElement[bool]] = []
+    if reported_in_window:
+        where += [c.created_at >= sc.window.start, c.created_at < sc.window.end]
     if f.class_code:
         where.append(
             c.class_code == f.class_code
@@ -333,7 +334,8 @@ def stages(sc: Scope, f: CaseFilter) -> dict[str, Any]:
             ).all()
         )
     wait_where: list[ColumnElement[bool]] = [c.state_stage.is_not(None), c.state.in_(OPEN_STATES)]
-    wait_where += [w for w in _case_conditions(sc, f)[2:]]
+    # Where cases wait is a picture of now, whenever they were reported.
+    wait_where += _case_conditions(sc, f, reported_in_window=False)
     waiting = {
         stage: (int(n), int(late), oldest)
         for stage, n, late, oldest in sc.session.execute(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 
 from cityloop.evaluation.facts import ACCEPTANCE, ACCEPTANCE_FROM
-from cityloop.evaluation.models import CubeRow
+from cityloop.evaluation.models import CaseFact, CubeRow, EventFact
 
 if TYPE_CHECKING:
     from cityloop.evaluation.repository import Window
@@ -34,6 +34,7 @@ PLACE = ("district", "street", "community", "resp_grid")
 METHODS = ("service", "management", "enforcement")
 ACTOR_ACTIONS = ("send_to_verify", "file", "reject", "merge", "close", "dispatch")
 KEY_COLUMNS = ("k1", "k2", "k3", "k4", "k5", "k6")
+MEASURE_COLUMNS = ("m1", "m2", "m3", "m4", "m5", "m6")
 INT_KEYS = frozenset({"department_id", "actor_id", "reporter_id", "filed_by"})
 CUBE: Any = CubeRow.__table__
 
@@ -53,6 +54,11 @@ class Spec:
     keys: tuple[str, ...]
     measures: Callable[[Columns], dict[str, Any]]
     where: Callable[[Columns], list[ColumnElement[bool]]]
+
+    @property
+    def names(self) -> list[str]:
+        """The measures' names, in the order of the cube's m1…m6 columns."""
+        return _NAMES[self.name]
 
 
 def _closes(c: Columns) -> dict[str, Any]:
@@ -197,6 +203,12 @@ SPECS: dict[str, Spec] = {
     )
 }
 
+_NAMES: dict[str, list[str]] = {
+    spec.name: list(spec.measures((EventFact if spec.table == "events" else CaseFact).__table__.c))
+    for spec in SPECS.values()
+}
+assert all(len(names) <= 6 for names in _NAMES.values())
+
 Sums = dict[tuple[Any, ...], dict[str, int]]
 
 
@@ -226,7 +238,7 @@ def sums(
     out: Sums = {}
     width = len(groups)
     names = list(measures)
-    for row in session.execute(query):
+    for row in session.execute(query).all():
         values = dict(zip(names, (int(v or 0) for v in row[width:]), strict=True))
         if any(values.values()):
             out[tuple(row[:width])] = values
@@ -269,14 +281,16 @@ def build(session: Session, tables: Mapping[str, FromClause]) -> int:
 
 
 def _cube_row(
-    spec: Spec, month: int, keys: Sequence[Any], values: dict[str, int]
+    spec: Spec, month: int, keys: Sequence[Any], values: Mapping[str, int]
 ) -> dict[str, Any]:
     stored = [_stored_key(k) for k in keys] + [""] * (len(KEY_COLUMNS) - len(keys))
+    measures = [int(values.get(name, 0)) for name in spec.names]
+    measures += [0] * (len(MEASURE_COLUMNS) - len(measures))
     return {
         "spec": spec.name,
         "month": month,
         **dict(zip(KEY_COLUMNS, stored, strict=True)),
-        "measures": values,
+        **dict(zip(MEASURE_COLUMNS, measures, strict=True)),
     }
 
 
@@ -319,9 +333,11 @@ def _apply_month(
     condition = [CUBE.c.spec == spec.name, CUBE.c.month == month]
     if width:
         condition.append(tuple_(*key_columns).in_(stored_keys))
+    names = spec.names
+    measure_columns = [CUBE.c[m] for m in MEASURE_COLUMNS[: len(names)]]
     current: dict[tuple[str, ...], dict[str, int]] = {}
-    for row in session.execute(select(*key_columns, CUBE.c.measures).where(*condition)):
-        current[tuple(row[:width])] = dict(row[width])
+    for row in session.execute(select(*key_columns, *measure_columns).where(*condition)).all():
+        current[tuple(row[:width])] = dict(zip(names, row[width:], strict=True))
     for key, stored in zip(keys, stored_keys, strict=True):
         bucket = current.setdefault(stored, {})
         for measure, value in delta[key].items():
@@ -406,13 +422,16 @@ def grouped(
 def _from_cube(session: Session, spec: Spec, months: Iterable[int], by: Sequence[str]) -> Sums:
     positions = [spec.keys.index(name) for name in by]
     columns = [CUBE.c[KEY_COLUMNS[i]] for i in positions]
+    names = spec.names
+    measure_columns = [CUBE.c[m] for m in MEASURE_COLUMNS[: len(names)]]
+    width = len(columns)
     out: Sums = {}
-    query = select(*columns, CUBE.c.measures).where(
+    query = select(*columns, *measure_columns).where(
         CUBE.c.spec == spec.name, CUBE.c.month.in_(list(months))
     )
-    for row in session.execute(query):
-        key = tuple(_read_key(name, value) for name, value in zip(by, row[:-1], strict=True))
+    for row in session.execute(query).all():
+        key = tuple(_read_key(name, value) for name, value in zip(by, row[:width], strict=True))
         bucket = out.setdefault(key, {})
-        for measure, value in row[-1].items():
-            bucket[measure] = bucket.get(measure, 0) + value
+        for name, value in zip(names, row[width:], strict=True):
+            bucket[name] = bucket.get(name, 0) + value
     return out

@@ -40,7 +40,8 @@ class CaseFact(Base):
             "street",
             "community",
         ),
-        Index("ix_evaluation_case_facts_filed_at", "filed_at"),
+        # Filings by unit grid read from the index alone.
+        Index("ix_evaluation_case_facts_filed_at", "filed_at", "unit_grid", "source"),
         Index("ix_evaluation_case_facts_state", "state"),
     )
 
@@ -82,7 +83,16 @@ class EventFact(Base):
 
     __tablename__ = "evaluation_event_facts"
     __table_args__ = (
-        Index("ix_evaluation_event_facts_action_at", "action", "at"),
+        # Closures by unit grid (and any action by time) read from the index alone.
+        Index(
+            "ix_evaluation_event_facts_action_at",
+            "action",
+            "at",
+            "unit_grid",
+            "flag",
+            "handled_on_time",
+            "method",
+        ),
         Index("ix_evaluation_event_facts_at", "at"),
         Index("ix_evaluation_event_facts_stage_entered", "stage", "stage_entered_at"),
     )
@@ -169,7 +179,13 @@ class CubeRow(Base):
     k4: Mapped[str] = mapped_column(String(24), default="")
     k5: Mapped[str] = mapped_column(String(24), default="")
     k6: Mapped[str] = mapped_column(String(24), default="")
-    measures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The spec's sums, in the order of its measures (`cube.Spec.names`).
+    m1: Mapped[int] = mapped_column(Integer, default=0)
+    m2: Mapped[int] = mapped_column(Integer, default=0)
+    m3: Mapped[int] = mapped_column(Integer, default=0)
+    m4: Mapped[int] = mapped_column(Integer, default=0)
+    m5: Mapped[int] = mapped_column(Integer, default=0)
+    m6: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RollupState(Base):

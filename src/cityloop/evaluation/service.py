@@ -329,6 +329,25 @@ def _finish(
     return rows
 
 
+_OVERDUE_KEYS = ("department_id", *repo.REGION_LEVELS)
+
+
+def _overdue(ctx: Context, w: repo.Window, by: Sequence[str]) -> list[dict[str, Any]]:
+    """超期未结案 for a window, asked once at the finest grain and grouped here (departments,
+    regions and rates all need it)."""
+    key = f"overdue:{w.start.isoformat()}:{w.end.isoformat()}"
+    finest: list[dict[str, Any]] = ctx.cached(
+        key, lambda: repo.overdue_open(ctx.session, ctx.source, w, _OVERDUE_KEYS)
+    )
+    grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in finest:
+        group = tuple(row[name] for name in by)
+        bucket = grouped.setdefault(group, dict(zip(by, group, strict=True)))
+        for name in _OVERDUE_NAMES:
+            bucket[name] = bucket.get(name, 0) + row[name]
+    return list(grouped.values())
+
+
 # -- departments ----------------------------------------------------------------------------
 _CLOSE_NAMES = ("closed", "closed_on_time", "handled_on_time")
 _OVERDUE_NAMES = ("overdue_open", "overdue_submitted", "overdue_submitted_on_time")
@@ -365,7 +384,7 @@ def departments(ctx: Context) -> list[dict[str, Any]]:
     if not w.empty:
         for found in repo.closes(s, src, w, ["department_id"]):
             _sum_into(figures, found["department_id"], found, _CLOSE_NAMES)
-        for found in repo.overdue_open(s, src, w, ["department_id"]):
+        for found in _overdue(ctx, w, ["department_id"]):
             _sum_into(figures, found["department_id"], found, _OVERDUE_NAMES)
         for found in repo.action_counts(
             s, src, w, ["department_id"], ("rework", "approve_postpone", "return")
@@ -439,7 +458,7 @@ def regions_by_level(ctx: Context, levels: Sequence[str]) -> dict[str, list[dict
             continue
         queries = (
             (repo.closes(s, src, w, group), _CLOSE_NAMES),
-            (repo.overdue_open(s, src, w, group), _OVERDUE_NAMES),
+            (_overdue(ctx, w, group), _OVERDUE_NAMES),
             (
                 repo.filings(s, src, w, group, ctx.model["public_sources"]),
                 ("filed", "public_filed"),
@@ -729,7 +748,7 @@ def _rates_for(ctx: Context, window: repo.Window, departments: set[int] | None) 
     for row in rows(repo.closes(s, src, window, by)):
         for name in (*_CLOSE_NAMES, *(f"method_{m}" for m in repo.METHODS)):
             bucket[name] = bucket.get(name, 0) + row[name]
-    for row in rows(repo.overdue_open(s, src, window, by)):
+    for row in rows(_overdue(ctx, window, by)):
         for name in _OVERDUE_NAMES:
             bucket[name] = bucket.get(name, 0) + row[name]
     out.update(_due_figures(bucket))

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 22:52:06.949572
+Create Date: 2026-11-22 23:32:22.029521
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_evaluation_case_facts_department_id"), ["department_id"], unique=False
         )
-        batch_op.create_index("ix_evaluation_case_facts_filed_at", ["filed_at"], unique=False)
+        batch_op.create_index(
+            "ix_evaluation_case_facts_filed_at", ["filed_at", "unit_grid", "source"], unique=False
+        )
         batch_op.create_index("ix_evaluation_case_facts_state", ["state"], unique=False)
 
     op.create_table(
@@ -132,7 +134,12 @@ def upgrade() -> None:
         sa.Column("k4", sa.String(length=24), nullable=False),
         sa.Column("k5", sa.String(length=24), nullable=False),
         sa.Column("k6", sa.String(length=24), nullable=False),
-        sa.Column("measures", sa.JSON(), nullable=False),
+        sa.Column("m1", sa.Integer(), nullable=False),
+        sa.Column("m2", sa.Integer(), nullable=False),
+        sa.Column("m3", sa.Integer(), nullable=False),
+        sa.Column("m4", sa.Integer(), nullable=False),
+        sa.Column("m5", sa.Integer(), nullable=False),
+        sa.Column("m6", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluation_cube")),
     )
     with op.batch_alter_table("evaluation_cube", schema=None) as batch_op:
@@ -175,7 +182,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_evaluation_event_facts")),
     )
     with op.batch_alter_table("evaluation_event_facts", schema=None) as batch_op:
-        batch_op.create_index("ix_evaluation_event_facts_action_at", ["action", "at"], unique=False)
+        batch_op.create_index(
+            "ix_evaluation_event_facts_action_at",
+            ["action", "at", "unit_grid", "flag", "handled_on_time", "method"],
+            unique=False,
+        )
         batch_op.create_index("ix_evaluation_event_facts_at", ["at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_evaluation_event_facts_case_id"), ["case_id"], unique=False
