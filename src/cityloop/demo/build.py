@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from cityloop.assets.models import Component
 from cityloop.cases.models import Case
 from cityloop.cases.service import Actor, transition
+from cityloop.cases.states import BY_ACTION
 from cityloop.config import get_settings
 from cityloop.geocoding.service import import_points
 from cityloop.intake.service import Report, receive
@@ -503,6 +504,10 @@ def _drive(
 ) -> None:
     at = start
     for action in _path_to(target, case.state):
+        if case.state not in BY_ACTION[action].sources:
+            # Intake already took this step: a component report went straight to its owner
+            # (automatic dispatch), or a duplicate joined an open case.
+            continue
         minutes = {
             "submit_result": rng.uniform(60, 900),
             "return": rng.uniform(5, 40),
@@ -516,6 +521,6 @@ def _drive(
             payload["photos"] = [photos[name] for name in payload["photos"]]
         if action == "submit_result":
             payload["method"] = rng.choices(("service", "management", "enforcement"), (7, 2, 1))[0]
-        transition(
+        case = transition(
             session, case.id, action, actors[_ACTOR_FOR[action]], payload, now=at, calendar=calendar
         )
