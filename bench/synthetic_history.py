@@ -381,14 +381,20 @@ class BulkWriter:
         self.written_cases = 0
         self.written_events = 0
         self._tickets = random.Random(self.next_case)
+        self._issued: set[str] = set()
 
     def add(self, case: dict[str, Any], events: Sequence[dict[str, Any]]) -> int:
         case_id = self.next_case
         self.next_case += 1
         case = {**case, "id": case_id}
-        case["ticket"] = case["created_at"].strftime("%y%m%d") + "".join(
-            self._tickets.choice(_TICKET_ALPHABET) for _ in range(6)
-        )
+        while True:  # 6 random characters a day collide now and then over a million cases
+            ticket = case["created_at"].strftime("%y%m%d") + "".join(
+                self._tickets.choice(_TICKET_ALPHABET) for _ in range(6)
+            )
+            if ticket not in self._issued:
+                self._issued.add(ticket)
+                break
+        case["ticket"] = ticket
         self.cases.append(case)
         prev = GENESIS
         for seq, event in enumerate(events, start=1):

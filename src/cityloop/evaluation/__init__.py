@@ -4,8 +4,8 @@ any period with 环比 / 同比, as JSON and as an Excel workbook.
 
 It only reads. Every figure is a query over rows derived from the case timeline
 (`case_events`) by `facts.derive`; nothing is a counter kept by hand. The worker keeps those
-rows current (`rollup.refresh`); readers overlay the cases changed since (`rollup.fact_source`),
-so figures are exact as of now.
+rows, and their monthly sums (`cube`), current (`rollup.refresh`); readers overlay the cases
+changed since (`rollup.fact_source`), so figures are exact as of now.
 
 Definitions (period P = [first day 00:00, day after the last 00:00) in the city's time zone;
 a period still running is counted up to now):
@@ -44,9 +44,9 @@ a period still running is counted up to now):
   time; a task the centre withdrew (reject / merge) before the limit ran out does not count,
   one still unanswered past its limit counts as late. 按时核查 likewise from `approve_result`
   to `report_check`.
-- 受理员: 受理数 = distinct cases it took an acceptance decision on (send_to_verify, file,
-  reject, merge) in P; 核实按时派发率 = send_to_verify within the accept stage limit; the check
-  dispatch of the notes has no counterpart here (the inspector gets the check when the
+- 受理员: 受理数 = cases on which it took its first acceptance decision (send_to_verify,
+  file, reject, merge) in P; 核实按时派发率 = send_to_verify within the accept stage limit; the
+  check dispatch of the notes has no counterpart here (the inspector gets the check when the
   dispatcher approves the result), so 按时结案办理率 (its `close` within the close stage limit)
   takes its place.
 - 值班长: 按时立案率 = `file` within the limit of the stage it ended; 准确立案率 = (filed −
