@@ -52,6 +52,7 @@ def prepare(url: str, media_dir: Path) -> list[tuple[float, float]]:
     from cityloop.demo.build import build
     from cityloop.models import load_all_models
     from cityloop.places.models import UnitGrid
+    from cityloop.places.service import PlaceIndex
 
     load_all_models()
     engine = make_engine(url)
@@ -60,11 +61,18 @@ def prepare(url: str, media_dir: Path) -> list[tuple[float, float]]:
     with Session(engine) as session:
         build(session, cases=0, now=datetime(2026, 9, 1, 9, 0, tzinfo=TZ), media_dir=media_dir)
         session.commit()
-        points = [
-            (lon, lat)
-            for lon, lat in session.execute(select(UnitGrid.centroid_lon, UnitGrid.centroid_lat))
-        ]
+        centroids = session.execute(select(UnitGrid.centroid_lon, UnitGrid.centroid_lat)).all()
+        places = PlaceIndex.load(session)
     engine.dispose()
+    # A few points around each grid's centre, kept only if the city's index places them: a
+    # point jittered off the city's edge would be a correct 422, not a load result.
+    rng = random.Random(7)
+    points = []
+    for lon, lat in centroids:
+        for _ in range(3):
+            point = (lon + rng.uniform(-0.0003, 0.0003), lat + rng.uniform(-0.0003, 0.0003))
+            if places.locate(*point) is not None:
+                points.append(point)
     return points
 
 
@@ -159,8 +167,6 @@ def body_for(
     endpoint: str, point: tuple[float, float], rng: random.Random
 ) -> tuple[str, bytes, str]:
     lon, lat = point
-    lon += rng.uniform(-0.0003, 0.0003)
-    lat += rng.uniform(-0.0003, 0.0003)
     code = rng.choice(CLASSES)
     if endpoint == "open311":
         form = {
@@ -198,6 +204,7 @@ def client_process(
 ) -> None:  # type: ignore[type-arg]
     """Closed loop: each connection posts as fast as the server answers."""
     results: list[tuple[int, int]] = []  # (ok, errors) per connection in the window
+    failures: dict[str, int] = {}  # what the errors were: HTTP status or exception name
     lock = threading.Lock()
 
     def run(index: int) -> None:
@@ -215,16 +222,20 @@ def client_process(
             try:
                 conn.request("POST", path, body=payload, headers={"Content-Type": ctype})
                 response = conn.getresponse()
-                response.read()
+                answer = response.read()
                 good = response.status in (200, 201)
-            except OSError:
+                failure = f"{response.status} {answer[:120]!r}"
+            except OSError as exc:
                 good = False
+                failure = type(exc).__name__
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             if time.time() >= window_start:
                 if good:
                     ok += 1
                 else:
                     errors += 1
+                    with lock:
+                        failures[failure] = failures.get(failure, 0) + 1
         with lock:
             results.append((ok, errors))
 
@@ -233,7 +244,7 @@ def client_process(
         t.start()
     for t in threads:
         t.join()
-    out.put((sum(r[0] for r in results), sum(r[1] for r in results)))
+    out.put((sum(r[0] for r in results), sum(r[1] for r in results), failures))
 
 
 def sustained(
@@ -261,6 +272,9 @@ def sustained(
         p.join()
     ok = sum(t[0] for t in totals)
     errors = sum(t[1] for t in totals)
+    for total in totals:
+        for failure, count in total[2].items():
+            print(f"  error x{count}: {failure}", flush=True)
     return ok / window, errors
 
 
@@ -271,6 +285,7 @@ def paced_latency(
     request. Returns p50 ms, p99 ms, dispatched count, errors."""
     latencies: list[float] = []
     dispatched = errors = 0
+    failures: dict[str, int] = {}
     lock = threading.Lock()
     interval = 1.0 / rate
     total = int(rate * seconds)
@@ -318,9 +333,12 @@ def paced_latency(
                         latencies.append(took)  # a duplicate of an earlier probe: still served
                     else:
                         errors += 1
-            except OSError:
+                        failure = f"{response.status} {data.get('state') or data}"[:160]
+                        failures[failure] = failures.get(failure, 0) + 1
+            except OSError as exc:
                 with lock:
                     errors += 1
+                    failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(senders)]
@@ -328,6 +346,8 @@ def paced_latency(
         t.start()
     for t in threads:
         t.join()
+    for failure, count in failures.items():
+        print(f"  latency probe error x{count}: {failure}", flush=True)
     if not latencies:
         return float("nan"), float("nan"), dispatched, errors
     latencies.sort()

@@ -10,6 +10,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -183,3 +184,81 @@ def upload(client: TestClient, auth: Callable[[str], dict[str, str]]) -> Callabl
         return str(response.json()["id"])
 
     return make
+
+
+# -- a committed demo city per test, for tests that run real processes or copy databases -----
+@dataclass(frozen=True)
+class CityDb:
+    """A demo city (no cases) of one test's own: its URL, a data directory for the processes
+    the test starts, and unit grid centres (points the city locates)."""
+
+    url: str
+    data_dir: Path
+    points: list[tuple[float, float]]
+
+
+@pytest.fixture(scope="session")
+def city_db_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CityDb]:
+    from sqlalchemy import select
+
+    from cityloop.demo.build import build
+    from cityloop.places.models import UnitGrid
+
+    root = tmp_path_factory.mktemp("city-template")
+    if backend == "sqlite":
+        url = f"sqlite:///{root / 'city.db'}"
+    else:
+        url = _pg_database(f"cityloop_test_template_{os.getpid()}")
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        build(session, cases=0, now=datetime(2026, 9, 1, 9, 0, tzinfo=TZ), media_dir=root / "media")
+        session.commit()
+        points = [
+            (float(lon), float(lat))
+            for lon, lat in session.execute(
+                select(UnitGrid.centroid_lon, UnitGrid.centroid_lat)
+                .order_by(UnitGrid.code)
+                .limit(4000)
+            )
+        ]
+    engine.dispose()  # a template database must have no connections left
+    yield CityDb(url, root, points)
+    if backend == "postgresql":
+        _drop_pg_database(make_url(url).database or "")
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def city_db(backend: str, city_db_template: CityDb, tmp_path: Path) -> Iterator[CityDb]:
+    """The demo city copied for this test alone (a file copy, or CREATE DATABASE … TEMPLATE:
+    a fraction of a second instead of building it again); committed writes are welcome."""
+    import shutil
+    import uuid
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if backend == "sqlite":
+        target = tmp_path / "city.db"
+        shutil.copyfile(make_url(city_db_template.url).database or "", target)
+        yield CityDb(f"sqlite:///{target}", data_dir, city_db_template.points)
+        return
+    name = f"cityloop_test_city_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    template = make_url(city_db_template.url).database
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    finally:
+        admin.dispose()
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield CityDb(url, data_dir, city_db_template.points)
+    _drop_pg_database(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,6 +23,7 @@ from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
 from cityloop.errors import DomainError
 from cityloop.evaluation.api import router as evaluation_router
+from cityloop.geocoding.api import router as geocoding_router
 from cityloop.geocoding.service import GazetteerHolder
 from cityloop.intake.api import router as intake_router
 from cityloop.iot.api import router as iot_router
@@ -35,6 +38,8 @@ from cityloop.places.service import PlaceIndex
 from cityloop.taxonomy.api import router as taxonomy_router
 from cityloop.taxonomy.service import TimeRulesCache
 from cityloop.web.api import router as web_router
+
+log = logging.getLogger("cityloop.app")
 
 
 class BodySizeLimit:
@@ -90,6 +95,10 @@ class PlaceIndexHolder:
                         self._index = PlaceIndex.load(session)
         return self._index
 
+    @property
+    def needs_loading(self) -> bool:
+        return self._index is None
+
     def reset(self) -> None:
         self._index = None
 
@@ -101,6 +110,24 @@ def _field_of(error: dict[str, Any]) -> str:
         if part not in ("body", "query", "path", "header")
     ]
     return ".".join(loc) or "body"
+
+
+# The range of the Integer columns on PostgreSQL; SQLite stores up to 2**63 - 1.
+_DB_INT_MAX = 2**31 - 1
+
+
+def _unstorable_param(request: Request) -> tuple[str, str] | None:
+    """("path" or "query", name) of the first parameter a database cannot store."""
+    for where, items in (
+        ("path", list(request.path_params.items())),
+        ("query", request.query_params.multi_items()),
+    ):
+        for name, value in items:
+            text = str(value)
+            digits = text[1:] if text[:1] in "+-" else text
+            if "\x00" in text or (digits.isdigit() and int(digits) > _DB_INT_MAX):
+                return where, name
+    return None
 
 
 def create_app(
@@ -143,9 +170,61 @@ def create_app(
             status_code=409,
         )
 
+    @app.exception_handler(DBAPIError)
+    def _database_unavailable(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # The database went away (restart, failover, network) or stayed locked past the busy
+        # timeout. The request did not finish, and may be sent again (reports with the same
+        # Idempotency-Key). A lost connection has already invalidated the pool (db.py), so
+        # the next request connects afresh: no pre-ping on every checkout.
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            raise exc
+        log.warning("database unavailable: %s", (str(exc.orig).strip().splitlines() or ["?"])[0])
+        return JSONResponse(
+            {
+                "detail": "the database is unavailable for a moment; try again",
+                "code": "unavailable",
+                "field": None,
+            },
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # A value the validation let through but the database cannot hold: an id beyond its
+        # integer columns, text with a NUL character (PostgreSQL). The client's mistake, not
+        # the server's; the request's transaction is rolled back, nothing is kept.
+        found = _unstorable_param(request)
+        if isinstance(exc, OverflowError) and found is None and "SQLite" not in str(exc):
+            raise exc
+        log.info("refused an unstorable value: %s", str(exc).strip().splitlines()[0][:200])
+        if found is not None and found[0] == "path":
+            name = found[1]
+            return JSONResponse(
+                {
+                    "detail": f"no {name} {request.path_params[name]!r}",
+                    "code": "not_found",
+                    "field": name,
+                },
+                status_code=404,
+            )
+        field = found[1] if found is not None else "body"
+        return JSONResponse(
+            {
+                "detail": f"{field}: a number out of range or text with a NUL character",
+                "code": "invalid",
+                "field": field,
+            },
+            status_code=422,
+        )
+
     @app.exception_handler(DomainError)
     def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         return JSONResponse(exc.as_dict(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -174,6 +253,7 @@ def create_app(
         cases_router,
         taxonomy_router,
         places_router,
+        geocoding_router,
         assets_router,
         media_router,
         partners_router,

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     max_photo_megapixels: float = 40
     # Bigger request bodies are refused from their Content-Length, before they are read.
     max_body_mb: float = 100
+    # Failed logins (org.throttle): per account and per client address in a window, then a
+    # lock of the account after so many failures in a row.
+    login_window_minutes: float = 15
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_lockout_failures: int = 10
+    login_lockout_minutes: float = 30
 
     @property
     def media_dir(self) -> Path:

@@ -90,7 +90,22 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     # No pre-ping: it costs a round trip per request; stale connections are recycled instead.
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+
+    @event.listens_for(engine, "handle_error")
+    def _server_gone(context: Any) -> None:
+        # Without pre-ping, the first statement after a server restart is what notices it.
+        # Counting the server's shutdown codes as a lost connection invalidates the whole
+        # pool there, so one request per process fails (503) and the next ones reconnect.
+        sqlstate = getattr(context.original_exception, "sqlstate", None) or ""
+        if sqlstate.startswith("08") or sqlstate in SERVER_GONE:
+            context.is_disconnect = True
+
+    return engine
+
+
+# admin_shutdown, crash_shutdown, cannot_connect_now (starting up or shutting down).
+SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
 
 
 WRITE_OPTION = "cityloop_write"

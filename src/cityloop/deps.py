@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from cityloop.cases.service import PUBLIC, Actor
 from cityloop.db import begin_write
@@ -39,7 +40,12 @@ def _session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _now(request: Request) -> datetime:
+# The dependencies below that do no I/O are `async def`: a plain `def` would cost each request
+# a hop to the thread pool and back per dependency. The ones that may read the database do it
+# in the thread pool, and only when they must.
+
+
+async def _now(request: Request) -> datetime:
     now: datetime = request.app.state.clock.now()
     return now
 
@@ -47,15 +53,23 @@ def _now(request: Request) -> datetime:
 NowDep = Annotated[datetime, Depends(_now)]
 
 
-def _calendar(request: Request, session: SessionDep) -> WorkingCalendar:
-    return request.app.state.time_rules.get(session)
+async def _calendar(request: Request, session: SessionDep) -> WorkingCalendar:
+    rules = request.app.state.time_rules
+    cached: WorkingCalendar | None = rules.cached()
+    if cached is not None:
+        return cached
+    loaded: WorkingCalendar = await run_in_threadpool(rules.get, session)
+    return loaded
 
 
 CalendarDep = Annotated[WorkingCalendar, Depends(_calendar)]
 
 
-def _places(request: Request) -> Any:
-    return request.app.state.places()
+async def _places(request: Request) -> Any:
+    places = request.app.state.places
+    if getattr(places, "needs_loading", False):
+        return await run_in_threadpool(places)
+    return places()
 
 
 PlacesDep = Annotated[Any, Depends(_places)]
@@ -71,20 +85,20 @@ class _LazyGazetteer:
         return self._holder.get(self._session).geocode(address)
 
 
-def _gazetteer(request: Request, session: SessionDep) -> Any:
+async def _gazetteer(request: Request, session: SessionDep) -> Any:
     return _LazyGazetteer(request.app.state.gazetteer, session)
 
 
 GazetteerDep = Annotated[Any, Depends(_gazetteer)]
 
 
-def _optional_user(
+async def _optional_user(
     request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User | None:
     if not token:
         return None
     claims = read_token(token, request.app.state.settings.secret_key)
-    user = session.get(User, claims.user_id)
+    user = await run_in_threadpool(session.get, User, claims.user_id)
     if user is None or not user.active:
         raise Unauthorized("the token's user no longer exists")
     return user
@@ -93,7 +107,7 @@ def _optional_user(
 OptionalUserDep = Annotated[User | None, Depends(_optional_user)]
 
 
-def _user(user: OptionalUserDep) -> User:
+async def _user(user: OptionalUserDep) -> User:
     if user is None:
         raise Unauthorized("log in first: send a bearer token")
     return user
@@ -102,14 +116,14 @@ def _user(user: OptionalUserDep) -> User:
 UserDep = Annotated[User, Depends(_user)]
 
 
-def _actor(user: UserDep) -> Actor:
+async def _actor(user: UserDep) -> Actor:
     return Actor.of(user)
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]
 
 
-def _optional_actor(user: OptionalUserDep) -> Actor:
+async def _optional_actor(user: OptionalUserDep) -> Actor:
     return Actor.of(user) if user is not None else PUBLIC
 
 

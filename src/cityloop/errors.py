@@ -46,3 +46,18 @@ class Conflict(DomainError):
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_requests"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        # Seconds until the caller may try again: sent as the Retry-After header.
+        self.retry_after = retry_after
+
+
+class Locked(TooManyRequests):
+    """An account locked after repeated failed logins, until the lock ends or an administrator
+    lifts it."""
+
+    status_code = 423
+    code = "locked"

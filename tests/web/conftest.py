@@ -191,7 +191,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright_driver() -> Iterator[Any]:
+    """One Playwright driver per session: every browser below is launched from it."""
     if not CHROMIUM.exists() or not (VENDOR / "leaflet/leaflet.js").exists():
         message = (
             "needs /usr/bin/chromium (scripts/install_browser.sh) and the web assets "
@@ -203,14 +204,43 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    launched = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+# A fake microphone (a beep) that needs no permission prompt: for the voice-note test only,
+# in a browser of its own so that no other test runs with a microphone.
+FAKE_MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+@pytest.fixture(scope="session")
+def media_browser(playwright_driver: Any) -> Iterator[Any]:
+    launched = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *FAKE_MEDIA_ARGS]
+    )
+    yield launched
+    launched.close()
 
 
 @pytest.fixture
 def new_context(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any]]:
     """Open browser contexts (one per person); all are closed after the test."""
+    yield from _contexts(browser, live_server)
+
+
+@pytest.fixture
+def media_context(media_browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any]]:
+    """Like `new_context`, in the browser with a fake microphone."""
+    yield from _contexts(media_browser, live_server)
+
+
+def _contexts(browser: Any, live_server: LiveServer) -> Iterator[Callable[..., Any]]:
     opened: list[Any] = []
 
     def make(*, phone: bool = False, where: tuple[float, float] | None = None, **kw: Any) -> Any:

@@ -1,9 +1,11 @@
-"""Importing the gazetteer and geocoding addresses. Services flush; the caller commits."""
+"""Importing the gazetteer (also from an uploaded file, for the administrator's page and API)
+and geocoding addresses. Services flush; the caller commits."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import threading
 import unicodedata
@@ -14,6 +16,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from cityloop.errors import ValidationFailed
 from cityloop.geocoding.models import AddressPoint
 from cityloop.places.models import Region
 
@@ -160,6 +163,8 @@ def import_points(session: Session, rows: list[dict[str, Any]], *, source: str =
         name = str(row.get("name") or "").strip()
         if not name:
             raise ValueError(f"{where}: name is empty")
+        if len(name) > 120:
+            raise ValueError(f"{where}: name has more than 120 characters")
         kind = str(row.get("kind") or "poi").strip()
         if kind not in KINDS:
             raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -170,6 +175,8 @@ def import_points(session: Session, rows: list[dict[str, Any]], *, source: str =
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValueError(f"{where}: lon/lat out of range")
         district = str(row.get("district") or "").strip() or admin.district_in(name)
+        if district is not None and not re.fullmatch(r"\d{6}", district):
+            raise ValueError(f"{where}: district must be a 6-digit code, not {district[:20]!r}")
         clean.append(
             {
                 "kind": kind,
@@ -199,3 +206,36 @@ def read_geojson(collection: dict[str, Any]) -> list[dict[str, Any]]:
         lon, lat = geometry["coordinates"][:2]
         rows.append({**(feature.get("properties") or {}), "lon": lon, "lat": lat})
     return rows
+
+
+def import_file(session: Session, data: bytes, filename: str | None, *, field: str = "file") -> int:
+    """Gazetteer points from an uploaded CSV (columns name, kind, lon, lat, district?) or a
+    GeoJSON FeatureCollection of Points: all or nothing. A bad file is a ValidationFailed on
+    `field` naming the row at fault."""
+    if not data:
+        raise ValidationFailed("choose a CSV or GeoJSON file", field=field)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(f"the file is not UTF-8 text: {exc}", field=field) from exc
+    name = (filename or "").lower()
+    as_json = name.endswith((".json", ".geojson")) or text.lstrip().startswith("{")
+    try:
+        if as_json:
+            collection = json.loads(text)
+            if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+                raise ValueError("expected a GeoJSON FeatureCollection of Points")
+            rows = read_geojson(collection)
+            source = "feature"
+        else:
+            rows = read_csv(text)
+            source = "CSV"
+        if not rows:
+            raise ValueError("the file holds no points")
+        return import_points(session, rows, source=source)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, csv.Error) as exc:
+        raise ValidationFailed(f"nothing imported: {exc}", field=field) from exc
+
+
+def count_points(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AddressPoint)) or 0)

@@ -5,7 +5,7 @@ and the bridge's counters."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 
@@ -165,6 +165,11 @@ def patch_detection_kind(
     return DetectionKindOut.model_validate(kind, from_attributes=True)
 
 
+def _without_nulls(changes: dict[str, Any]) -> dict[str, Any]:
+    """A position sent as null means "leave it": a device always has one."""
+    return {k: v for k, v in changes.items() if not (k in ("lon", "lat") and v is None)}
+
+
 # -- cameras -----------------------------------------------------------------------------------
 def _camera_out(view: service.CameraView) -> CameraOut:
     out = CameraOut.model_validate(view.camera, from_attributes=True)
@@ -198,9 +203,13 @@ def post_camera(
 
 
 @router.patch("/cameras/{code}", response_model=CameraOut, summary="Edit a camera 修改摄像头")
-def patch_camera(code: str, body: CameraPatch, session: SessionDep, user: UserDep) -> CameraOut:
+def patch_camera(
+    code: str, body: CameraPatch, session: SessionDep, user: UserDep, places: PlacesDep
+) -> CameraOut:
     _admin(user)
-    camera = service.update_camera(session, code, body.model_dump(exclude_unset=True))
+    camera = service.update_camera(
+        session, code, _without_nulls(body.model_dump(exclude_unset=True)), places=places
+    )
     return _camera_out(service.CameraView(camera, 0, 0))
 
 
@@ -265,9 +274,13 @@ def post_sensor(
 
 
 @router.patch("/sensors/{code}", response_model=SensorOut, summary="Edit a sensor 修改设备")
-def patch_sensor(code: str, body: SensorPatch, session: SessionDep, user: UserDep) -> SensorOut:
+def patch_sensor(
+    code: str, body: SensorPatch, session: SessionDep, user: UserDep, places: PlacesDep
+) -> SensorOut:
     _admin(user)
-    service.update_sensor(session, code, body.model_dump(exclude_unset=True))
+    service.update_sensor(
+        session, code, _without_nulls(body.model_dump(exclude_unset=True)), places=places
+    )
     view, _ = service.sensor_detail(session, code, readings=1)
     return _sensor_out(view)
 

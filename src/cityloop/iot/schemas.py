@@ -36,6 +36,8 @@ class CameraIn(BaseModel):
 class CameraPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=80)
     address: str | None = Field(default=None, max_length=200)
+    lon: float | None = Field(default=None, ge=-180, le=180, description="move the camera")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="move the camera")
     active: bool | None = None
 
 
@@ -82,6 +84,8 @@ class SensorIn(BaseModel):
 class SensorPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=80)
     address: str | None = Field(default=None, max_length=200)
+    lon: float | None = Field(default=None, ge=-180, le=180, description="move the sensor")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="move the sensor")
     threshold: float | None = None
     silent_after_minutes: int | None = Field(default=None, ge=1, le=10080)
     active: bool | None = None

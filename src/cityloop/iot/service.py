@@ -191,9 +191,10 @@ def register_camera(
     address: str | None = None,
 ) -> Camera:
     _check_code(code)
-    if not name.strip():
-        raise ValidationFailed("name must not be empty", field="name")
-    location = _locate(places, lon, lat)
+    if not name.strip() or len(name.strip()) > 80:
+        raise ValidationFailed("name has 1 to 80 characters", field="name")
+    address = _address(address)
+    location = _locate(places, _coordinate(lon, "lon", 180), _coordinate(lat, "lat", 90))
     if session.scalar(select(Camera.id).where(Camera.code == code)) is not None:
         raise Conflict(f"camera {code} is already registered", field="code")
     camera = Camera(
@@ -223,12 +224,62 @@ def get_camera(session: Session, code: str, *, for_update: bool = False) -> Came
     return camera
 
 
-def update_camera(session: Session, code: str, changes: Mapping[str, Any]) -> Camera:
-    camera = get_camera(session, code)
+def _name_and_address(device: Camera | Sensor, changes: Mapping[str, Any]) -> None:
     if changes.get("name") is not None:
-        camera.name = str(changes["name"]).strip() or camera.name
+        name = str(changes["name"]).strip()
+        if not name or len(name) > 80:
+            raise ValidationFailed("name has 1 to 80 characters", field="name")
+        device.name = name
     if "address" in changes:
-        camera.address = changes["address"]
+        device.address = _address(changes["address"])
+
+
+def _address(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > 200):
+        raise ValidationFailed("address has at most 200 characters", field="address")
+    return (value or "").strip() or None
+
+
+def _coordinate(value: Any, field: str, limit: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not -limit <= value <= limit
+    ):
+        raise ValidationFailed(
+            f"{field} must be a number from {-limit:g} to {limit:g}", field=field
+        )
+    return float(value)
+
+
+def _move(device: Camera | Sensor, changes: Mapping[str, Any], places: Locator | None) -> None:
+    """A new position (lon and/or lat in `changes`) and the grid and regions it falls in."""
+    if "lon" not in changes and "lat" not in changes:
+        return
+    lon = _coordinate(changes.get("lon", device.lon), "lon", 180)
+    lat = _coordinate(changes.get("lat", device.lat), "lat", 90)
+    if places is None:
+        raise ValidationFailed("a new position needs the city's grid index", field="lon")
+    location = _locate(places, lon, lat)
+    device.lon, device.lat = lon, lat
+    device.unit_grid = location.unit_grid
+    device.community = location.community
+    device.street = location.street
+    device.district = location.district
+
+
+def update_camera(
+    session: Session,
+    code: str,
+    changes: Mapping[str, Any],
+    *,
+    places: Locator | None = None,
+) -> Camera:
+    """Rename, move (lon/lat, located again), re-address, disable or enable a camera."""
+    camera = get_camera(session, code)
+    _name_and_address(camera, changes)
+    _move(camera, changes, places)
     if changes.get("active") is not None:
         camera.active = bool(changes["active"])
     session.flush()
@@ -257,8 +308,9 @@ def register_sensor(
     info = SENSOR_KIND_INFO.get(kind)
     if info is None:
         raise ValidationFailed(f"kind must be one of {', '.join(SENSOR_KIND_INFO)}", field="kind")
-    if not name.strip():
-        raise ValidationFailed("name must not be empty", field="name")
+    if not name.strip() or len(name.strip()) > 80:
+        raise ValidationFailed("name has 1 to 80 characters", field="name")
+    address = _address(address)
     component = None
     if component_id is not None:
         component = session.get(Component, component_id)
@@ -270,7 +322,7 @@ def register_sensor(
         lat = component.lat if lat is None else lat
     if lon is None or lat is None:
         raise ValidationFailed("give lon and lat, or a component_id", field="lon")
-    location = _locate(places, lon, lat)
+    location = _locate(places, _coordinate(lon, "lon", 180), _coordinate(lat, "lat", 90))
     if class_code is not None:
         problem_class = get_class(session, class_code)
     elif component is not None:
@@ -320,12 +372,18 @@ def get_sensor(session: Session, code: str, *, for_update: bool = False) -> Sens
     return sensor
 
 
-def update_sensor(session: Session, code: str, changes: Mapping[str, Any]) -> Sensor:
+def update_sensor(
+    session: Session,
+    code: str,
+    changes: Mapping[str, Any],
+    *,
+    places: Locator | None = None,
+) -> Sensor:
+    """Rename, move (lon/lat, located again), re-address, set the alarm threshold or the
+    silence limit, disable or enable a sensor."""
     sensor = get_sensor(session, code, for_update=True)
-    if changes.get("name") is not None:
-        sensor.name = str(changes["name"]).strip() or sensor.name
-    if "address" in changes:
-        sensor.address = changes["address"]
+    _name_and_address(sensor, changes)
+    _move(sensor, changes, places)
     if "threshold" in changes:
         value = changes["threshold"]
         if value is not None and (

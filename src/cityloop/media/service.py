@@ -9,7 +9,7 @@ import re
 import secrets
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +37,34 @@ VOICE_TYPES = {
     "audio/webm": ".webm",
 }
 _SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
+# ISO media brands that are still pictures, not sound (an iPhone's HEIC photo is ftyp too).
+_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+# EXIF clocks before this are unset or broken cameras, not evidence.
+_EARLIEST_PHOTO_YEAR = 2000
+
+
+def sniff_voice(data: bytes) -> str | None:
+    """The audio type the bytes themselves are (their container's signature), None when they
+    are not a recording the platform plays: a declared type proves nothing."""
+    head = data[:16]
+    if head.startswith(b"#!AMR"):
+        return "audio/amr"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "audio/webm"
+    if head[4:8] == b"ftyp" and head[8:12] not in _IMAGE_BRANDS:
+        return "audio/mp4"
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
+    if len(head) >= 2 and head[0] == 0xFF:
+        if head[1] & 0xF6 == 0xF0:  # ADTS: sync, layer 0
+            return "audio/aac"
+        if head[1] & 0xE0 == 0xE0 and head[1] & 0x06:  # MPEG audio frame, layer I-III
+            return "audio/mpeg"
+    return None
 
 
 @dataclass(frozen=True)
@@ -124,6 +152,10 @@ def store_photo(
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 taken, exif_lon, exif_lat = _exif_evidence(image, "Asia/Shanghai")
+                if taken is not None and (
+                    taken.year < _EARLIEST_PHOTO_YEAR or taken > now + timedelta(days=1)
+                ):
+                    taken = None  # a camera clock that was never set, or one in the future
     except ValidationFailed:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -184,7 +216,17 @@ def store_voice(
             f"a voice note must hold 1 byte to {limits.max_voice_bytes // (1024 * 1024)} MB",
             field=field,
         )
-    return _keep(session, data, "voice", kind, VOICE_TYPES[kind], name, directory, now, uploaded_by)
+    sniffed = sniff_voice(data)
+    if sniffed is None:
+        raise ValidationFailed(
+            f"{name or 'the voice note'} is not a recording: send AMR, MP3, M4A, AAC, WAV, "
+            "Ogg or WebM audio",
+            field=field,
+        )
+    # Kept as what the bytes are: a mislabelled but real recording still plays back.
+    return _keep(
+        session, data, "voice", sniffed, VOICE_TYPES[sniffed], name, directory, now, uploaded_by
+    )
 
 
 def _keep(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityloop.db import Base
+from cityloop.db import Base, UtcDateTime
 
 
 class Department(Base):
@@ -69,3 +70,25 @@ class ResponsibilityRule(Base):
     # department without waiting at the desks (直接派遣, R-DIS-1).
     auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class LoginThrottle(Base):
+    """Failed logins of one account or one client address (org.throttle). Kept in the database
+    so that every server process counts the same failures."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (CheckConstraint("kind IN ('account', 'address')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    # sha256 of the kind and the lower-cased username or the address: a password typed into
+    # the username field is never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The account's user when the name exists (the administrator's list of locked accounts).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Failures in a row since the last success or lock, whatever the window.
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -155,3 +155,13 @@ def rotate_partner_key(partner_id: int, session: SessionDep, user: UserDep) -> P
     _require_admin(user)
     partner, key = service.rotate_key(session, partner_id)
     return _with_key(partner, key)
+
+
+@router.delete(
+    "/partners/{partner_id}/key",
+    response_model=PartnerOut,
+    summary="Revoke the API key 吊销密钥 (the partner stays registered, without a key)",
+)
+def revoke_partner_key(partner_id: int, session: SessionDep, user: UserDep) -> PartnerOut:
+    _require_admin(user)
+    return _out(service.revoke_key(session, partner_id))

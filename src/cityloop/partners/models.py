@@ -23,7 +23,8 @@ class Partner(Base):
     name: Mapped[str] = mapped_column(String(80))
     source: Mapped[str] = mapped_column(String(24))
     key_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    # The last characters of the key, so that an administrator can tell keys apart.
+    # The last characters of the key, so that an administrator can tell keys apart; empty
+    # once the key is revoked.
     key_hint: Mapped[str] = mapped_column(String(8))
     webhook_url: Mapped[str | None] = mapped_column(String(300), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

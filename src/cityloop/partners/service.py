@@ -221,6 +221,20 @@ def rotate_key(session: Session, partner_id: int) -> tuple[Partner, str]:
     return partner, key
 
 
+def revoke_key(session: Session, partner_id: int) -> Partner:
+    """The partner's key stops working when the transaction commits; the partner stays
+    registered (its tickets, its webhook) until a new key is issued with `rotate_key`.
+
+    The digest column is unique and required, so it gets the digest of a random key that is
+    never shown to anyone; an empty hint marks the partner as keyless."""
+    partner = get_partner(session, partner_id)
+    partner.key_digest = key_digest(new_key())
+    partner.key_hint = ""
+    session.flush()
+    forget_keys()
+    return partner
+
+
 # -- forwarded reports -------------------------------------------------------------------------
 @dataclass
 class PartnerReport:

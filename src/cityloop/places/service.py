@@ -1,4 +1,5 @@
-"""Places services: the point index (``PlaceIndex``), GeoJSON import and region lookups.
+"""Places services: the point index (``PlaceIndex``), GeoJSON import (also of an uploaded
+file, for the administrator's page and API) and region lookups.
 
 Services only ``flush()``; the caller owns the transaction.
 """
@@ -17,9 +18,10 @@ import numpy.typing as npt
 import shapely
 from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from cityloop.errors import ValidationFailed
 from cityloop.kit.geo import h3_cell, metres_per_degree
 from cityloop.places.models import REGION_LEVELS, Region, UnitGrid
 
@@ -32,8 +34,11 @@ __all__ = [
     "area_km2",
     "children",
     "get_region",
+    "import_file",
     "import_geojson",
     "import_unit_grids",
+    "level_counts",
+    "place_exists",
     "region_path",
     "validate_code",
 ]
@@ -786,7 +791,45 @@ def import_unit_grids(session: Session, fc: dict[str, Any]) -> int:
     return len(rows)
 
 
+IMPORT_LEVELS = (*REGION_LEVELS, "unit_grid")
+
+
+def import_file(session: Session, data: bytes, level: str, *, field: str = "file") -> int:
+    """Regions of one level, or unit grids, from an uploaded GeoJSON file: all or nothing.
+    A bad file is a ValidationFailed on `field` naming the feature and property at fault."""
+    if level not in IMPORT_LEVELS:
+        raise ValidationFailed(f"level must be one of {', '.join(IMPORT_LEVELS)}", field="level")
+    if not data:
+        raise ValidationFailed("choose a GeoJSON file", field=field)
+    try:
+        collection = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed(f"the file is not UTF-8 GeoJSON: {exc}", field=field) from exc
+    try:
+        if level == "unit_grid":
+            return import_unit_grids(session, collection)
+        return import_geojson(session, collection, level)
+    except ValueError as exc:
+        raise ValidationFailed(f"nothing imported: {exc}", field=field) from exc
+
+
 # --------------------------------------------------------------------- lookups
+def place_exists(session: Session, code: str) -> bool:
+    """Whether `code` is a region (any level) or a unit grid of this city."""
+    if session.get(Region, code) is not None:
+        return True
+    return session.get(UnitGrid, code) is not None
+
+
+def level_counts(session: Session) -> dict[str, int]:
+    """How many regions of each level and how many unit grids are loaded."""
+    counts = {level: 0 for level in IMPORT_LEVELS}
+    for level, n in session.execute(select(Region.level, func.count()).group_by(Region.level)):
+        counts[level] = int(n)
+    counts["unit_grid"] = int(session.scalar(select(func.count()).select_from(UnitGrid)) or 0)
+    return counts
+
+
 def get_region(session: Session, code: str) -> Region | None:
     return session.get(Region, code)
 

@@ -265,6 +265,13 @@ class TimeRulesCache:
                 self._loaded = time.monotonic()
             return self._calendar
 
+    def cached(self) -> WorkingCalendar | None:
+        """The calendar if it is loaded and fresh, without touching the database."""
+        calendar = self._calendar
+        if calendar is None or time.monotonic() - self._loaded > self.ttl:
+            return None
+        return calendar
+
     def invalidate(self) -> None:
         with self._lock:
             self._calendar = None

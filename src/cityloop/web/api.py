@@ -1,6 +1,7 @@
 """The console's router: login, the home that sends each role to its desk, the static files
 (served by the app itself: no CDN), photos for pages, and the pages of `desks`, `mobile`,
-`screen` and `admin`. Pages stay out of the OpenAPI schema: the API is `/api/v1`."""
+`screen`, `admin` (and `admin_org`, `admin_devices`, `admin_places`), `evaluation_pages` and
+`hotline_pages`. Pages stay out of the OpenAPI schema: the API is `/api/v1`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,20 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from cityloop.errors import NotFound, Unauthorized
-from cityloop.org.service import authenticate
-from cityloop.web import admin, desks, mobile, photos, screen
+from cityloop.errors import Locked, NotFound, TooManyRequests, Unauthorized
+from cityloop.org import throttle
+from cityloop.web import (
+    admin,
+    admin_devices,
+    admin_org,
+    admin_places,
+    desks,
+    evaluation_pages,
+    hotline_pages,
+    mobile,
+    photos,
+    screen,
+)
 from cityloop.web.page import HOME_BY_ROLE, STATIC, FormDep, Page, PageDep, StaffPageDep, text
 
 router = APIRouter(include_in_schema=False)
@@ -66,9 +78,23 @@ def login(page: PageDep, form: FormDep) -> Response:
     if errors:
         return _login_page(page, values, errors, 422)
     try:
-        user = authenticate(page.db, values["username"], str(password))
+        user = throttle.login(
+            page.db,
+            values["username"],
+            str(password),
+            address=page.request.client.host if page.request.client else "unknown",
+            now=page.now,
+            policy=throttle.LoginPolicy.of(page.settings),
+        )
     except Unauthorized:
         return _login_page(page, values, {"password": page.t("wrong_login")}, 401)
+    except TooManyRequests as exc:  # and Locked: the page's words, the API's status and wait
+        key = "login_locked" if isinstance(exc, Locked) else "login_throttled"
+        wait = exc.retry_after or 60
+        message = page.t(key).format(minutes=max(1, -(-wait // 60)))
+        response = _login_page(page, values, {"_form": message}, exc.status_code)
+        response.headers["Retry-After"] = str(wait)
+        return response
     page.login(user)
     return page.redirect(values["next"] or HOME_BY_ROLE.get(user.role, "/"))
 
@@ -114,5 +140,15 @@ def favicon() -> Response:
     return RedirectResponse("/web/static/img/favicon.svg", status_code=308)
 
 
-for _sub in (desks.router, mobile.router, screen.router, admin.router):
+for _sub in (
+    desks.router,
+    mobile.router,
+    screen.router,
+    admin.router,
+    evaluation_pages.router,
+    hotline_pages.router,
+    admin_org.router,
+    admin_devices.router,
+    admin_places.router,
+):
     router.include_router(_sub)

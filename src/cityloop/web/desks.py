@@ -15,7 +15,7 @@ from cityloop.cases.api import case_detail
 from cityloop.cases.models import Case
 from cityloop.cases.states import BY_ACTION, STATES, Transition, state_label
 from cityloop.errors import DomainError, NotFound
-from cityloop.intake.service import SOURCES, STAFF, Report, receive
+from cityloop.intake.service import HOTLINES, SOURCES, STAFF, Report, receive, register_call
 from cityloop.org.models import Department
 from cityloop.web import photos, service
 from cityloop.web.i18n import translate
@@ -24,6 +24,7 @@ from cityloop.web.schemas import (
     DANGER,
     FieldSpec,
     FormState,
+    ReportForm,
     action_payload,
     field_for_error,
     fields_of,
@@ -41,6 +42,8 @@ HANDLERS = frozenset({"handler"})
 DESK_SOURCES = tuple(
     s for s, (_label, roles) in SOURCES.items() if roles >= STAFF and "device" not in roles
 )
+# A case registered from a hotline source is recorded as a call of that line too (R-IN-4).
+LINE_OF_SOURCE = {source: line for line, source in HOTLINES.items()}
 
 
 def _partial(request: Request) -> bool:
@@ -59,6 +62,7 @@ def accept_desk(page: StaffPageDep, tab: str = "intake", source: str = "") -> Re
         "close": service.state_counts(db, ("check_reported",))["check_reported"],
         "visit": service.state_counts(db, ("closed",))["closed"],
     }
+    today = service.local_day_bounds(page.now.astimezone(page.tz).date(), page.tz)
     tab = tab if tab in tabs else "intake"
     if tab == "intake":
         items = service.state_queue(db, service.INTAKE_STATES, source=source or None)
@@ -76,6 +80,7 @@ def accept_desk(page: StaffPageDep, tab: str = "intake", source: str = "") -> Re
         counts=[(s, service.source_label(s, page.lang), n) for s, n in counts.items()],
         rows=rows,
         can=_can_map(page, items),
+        calls_today=service.calls_count(db, *today),
     )
 
 
@@ -93,21 +98,26 @@ def _can_map(page: Page, items: list[Case]) -> dict[int, set[str]]:
 
 
 @router.get("/desk/accept/new")
-def register_form(page: StaffPageDep) -> Response:
+def register_form(page: StaffPageDep, kind: str = "case") -> Response:
     if not page.allowed(OPERATORS):
         return page.forbidden_role()
-    return _register_page(page, {"source": "hotline_12345"}, {})
+    call_kind = "consultation" if kind == "consultation" else "case"
+    return register_page(page, {"source": "hotline_12345"}, {}, call_kind=call_kind)
 
 
-def _register_page(
+def register_page(
     page: Page, values: dict[str, str], errors: dict[str, str], status_code: int = 200, **extra: Any
 ) -> Response:
+    extra.setdefault("call_kind", "case")
+    extra.setdefault("consult", {"line": "12345"})
+    extra.setdefault("consult_errors", {})
     return page.render(
         "register.html",
         status_code,
         values=values,
         errors=errors,
         sources=[(s, service.source_label(s, page.lang)) for s in DESK_SOURCES],
+        lines=[(line, service.source_label(s, page.lang)) for line, s in HOTLINES.items()],
         classes=service.minor_classes(page.db, lang=page.lang),
         bounds=service.bounds_of(page.request.app.state.places()),
         **extra,
@@ -124,10 +134,20 @@ def register_case(page: StaffPageDep, form: FormDep) -> Response:
     typed = report_form(form, page.lang, needs_source=True, contact=True)
     if typed.values["source"] and typed.values["source"] not in DESK_SOURCES:
         typed.errors["source"] = translate("required", page.lang)
+    line = LINE_OF_SOURCE.get(typed.values["source"])
+    if line is not None and not typed.values["reporter_phone"]:
+        typed.errors["reporter_phone"] = translate("required", page.lang)
     if typed.errors:
-        return _register_page(page, typed.values, typed.errors, 422)
+        return register_page(page, typed.values, typed.errors, 422)
     assert typed.lon is not None and typed.lat is not None
     try:
+        if line is not None:
+            case = _hotline_case(page, typed, line)
+            if case is None:
+                page.db.rollback()
+                message = translate("outside_city", page.lang)
+                return register_page(page, typed.values, {"location": message}, 422)
+            return page.redirect(f"/case/{case.id}?done=registered")
         case, _created = receive(
             page.db,
             Report(
@@ -149,13 +169,41 @@ def register_case(page: StaffPageDep, form: FormDep) -> Response:
     except DomainError as exc:
         page.db.rollback()
         known = set(typed.values) | {"location"}
-        return _register_page(
+        return register_page(
             page,
             typed.values,
             {field_for_error(exc.field, known): exc.message},
             exc.status_code,
         )
     return page.redirect(f"/case/{case.id}?done=registered")
+
+
+def _hotline_case(page: Page, typed: ReportForm, line: str) -> Case | None:
+    """A complaint phoned in: the call and its case through the hotline desk's service, as
+    `POST /api/v1/hotline/calls` makes them. None when the pin is not in any unit grid."""
+    assert page.user is not None and typed.lon is not None and typed.lat is not None
+    values = typed.values
+    call = register_call(
+        page.db,
+        actor=page.actor,
+        operator_id=page.user.id,
+        line=line,
+        kind="case",
+        caller_phone=values["reporter_phone"],
+        caller_name=values["reporter_name"] or None,
+        text=values["description"],
+        address=values["address"] or None,
+        lon=typed.lon,
+        lat=typed.lat,
+        class_code=values["class_code"],
+        urgency=values["urgency"] or None,
+        answer=None,
+        places=page.request.app.state.places(),
+        calendar=page.calendar,
+        now=page.now,
+        gazetteer=None,
+    )
+    return cases.get_case(page.db, call.case_id) if call.case_id is not None else None
 
 
 # -- dispatcher desk (派遣) ----------------------------------------------------------------------

@@ -85,8 +85,9 @@ def _inspector_page(
 
 @router.post("/m/inspector/report")
 def inspector_report(page: StaffPageDep, form: FormDep) -> Response:
-    """An inspector's report from the phone (R-IN-2): sent by the outbox with its idempotency
-    key, so a report queued offline and sent twice makes one case."""
+    """An inspector's report from the phone (R-IN-2), with photos and an optional voice note
+    recorded in the page: sent by the outbox with its idempotency key, so a report queued
+    offline and sent twice makes one case."""
     as_json = _wants_json(page.request)
     if not page.allowed(INSPECTORS):
         return _json_error(403, page.t("forbidden_role")) if as_json else page.forbidden_role()
@@ -110,6 +111,13 @@ def inspector_report(page: StaffPageDep, form: FormDep) -> Response:
             user_id=page.user.id if page.user else None,
             now=page.now,
         )
+        voice = photos.store_voice(
+            page.db,
+            page.settings,
+            next(iter(photos.uploads(form, "voice")), None),
+            user_id=page.user.id if page.user else None,
+            now=page.now,
+        )
         case, created = receive(
             page.db,
             Report(
@@ -121,6 +129,7 @@ def inspector_report(page: StaffPageDep, form: FormDep) -> Response:
                 urgency=typed.values["urgency"] or None,
                 address=typed.values["address"] or None,
                 photos=ids,
+                voice=voice,
             ),
             actor=page.actor,
             places=page.request.app.state.places(),
@@ -130,7 +139,7 @@ def inspector_report(page: StaffPageDep, form: FormDep) -> Response:
         )
     except DomainError as exc:
         page.db.rollback()
-        known = set(typed.values) | {"location", "photos"}
+        known = set(typed.values) | {"location", "photos", "voice"}
         errors = {field_for_error(exc.field, known): exc.message}
         if as_json:
             return JSONResponse({"errors": errors}, status_code=exc.status_code)

@@ -59,6 +59,12 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("nav_handle", "/desk/handle", frozenset({"handler"})),
     ("nav_inspector", "/m/inspector", frozenset({"inspector"})),
     ("nav_screen", "/screen", frozenset({"leader", "shiftlead", "dispatcher", "operator"})),
+    ("nav_calls", "/desk/calls", frozenset({"leader"})),
+    (
+        "nav_evaluation",
+        "/evaluation",
+        frozenset({"leader", "shiftlead", "dispatcher", "operator", "handler"}),
+    ),
     ("nav_admin", "/admin", frozenset()),
 )
 

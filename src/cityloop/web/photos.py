@@ -1,6 +1,6 @@
-"""Photos sent with page forms. The media package is their only keeper (checks, storage,
-EXIF evidence); this module hands it the uploaded files and serves them back to pages, which
-authenticate by the session cookie rather than a bearer token."""
+"""Photos and voice notes sent with page forms. The media package is their only keeper
+(checks, storage, EXIF evidence); this module hands it the uploaded files and serves them back
+to pages, which authenticate by the session cookie rather than a bearer token."""
 
 from __future__ import annotations
 
@@ -50,6 +50,34 @@ def store(
         )
         ids.append(row.id)
     return ids
+
+
+def store_voice(
+    session: Session,
+    settings: Any,
+    upload: UploadFile | None,
+    *,
+    user_id: int | None,
+    now: datetime,
+    field: str = "voice",
+) -> str | None:
+    """Keep a recorded voice note through the media service's voice checks (type, size);
+    returns its media id, or None when none was sent."""
+    if upload is None:
+        return None
+    limits = settings.media_limits
+    row = media.store_voice(
+        session,
+        upload.file.read(limits.max_voice_bytes + 1),
+        upload.filename,
+        upload.content_type,
+        directory=settings.media_dir,
+        now=now,
+        uploaded_by=user_id,
+        limits=limits,
+        field=field,
+    )
+    return row.id
 
 
 def file_of(session: Session, settings: Any, media_id: str) -> tuple[Path, str]:

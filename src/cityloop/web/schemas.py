@@ -89,6 +89,11 @@ DANGER = frozenset({"reject", "return", "send_back", "rework", "refuse_postpone"
 _PHONE = re.compile(r"^[0-9+\- ]{5,20}$")
 
 
+def valid_phone(value: str) -> bool:
+    """A mobile or landline number as people type it (digits, +, -, spaces)."""
+    return bool(_PHONE.match(value))
+
+
 def required(action: str) -> tuple[str, ...]:
     return BY_ACTION[action].required
 

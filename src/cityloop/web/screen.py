@@ -2,7 +2,8 @@
 
 The map's layers are GeoJSON served here: the region tree level by level (simplified, cached
 per loaded place index), the unit grids only for the visible box (never all 17 000 at once),
-open cases coloured by their traffic light, and a heat layer of reports per h3 cell.
+open cases coloured by their traffic light, a heat layer of reports per h3 cell, and the
+cameras, sensors (coloured by alarm state) and inspectors' last positions (R-AN-1).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from cityloop.errors import ValidationFailed
 from cityloop.web import service
+from cityloop.web.evaluation_pages import READERS as EVALUATION_READERS
 from cityloop.web.page import PageDep, StaffPageDep
 
 router = APIRouter()
@@ -30,6 +32,7 @@ def big_screen(page: StaffPageDep) -> Response:
         "screen.html",
         bounds=service.bounds_of(page.request.app.state.places()),
         refresh_seconds=REFRESH_SECONDS,
+        evaluation=page.allowed(EVALUATION_READERS),
     )
 
 
@@ -46,6 +49,9 @@ def screen_data(page: StaffPageDep) -> Response:
             page.db, now=page.now, calendar=page.calendar, lang=page.lang
         ),
         "heat": service.heat_points(page.db, now=page.now),
+        "cameras": service.camera_features(page.db, now=page.now),
+        "sensors": service.sensor_features(page.db, tz=page.tz, lang=page.lang),
+        "inspectors": service.inspector_features(page.db, now=page.now, tz=page.tz),
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

@@ -12,7 +12,7 @@ import json
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,10 @@ from cityloop.cases import service as cases
 from cityloop.cases.models import Case
 from cityloop.cases.states import BY_ACTION, OPEN_STATES, STAGE_LABELS, state_label
 from cityloop.errors import ValidationFailed
+from cityloop.intake import service as intake
+from cityloop.intake.models import HotlineCall
 from cityloop.intake.service import SOURCES
+from cityloop.iot import service as iot
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.kit.geo import haversine_m
 from cityloop.org.models import Department, User
@@ -278,16 +281,20 @@ def problem_class(session: Session, code: str) -> ProblemClass | None:
 # -- the case page -----------------------------------------------------------------------------
 def photo_groups(events: list[Any]) -> dict[str, list[str]]:
     """Photos of the timeline split into before (report, verification) and after (result,
-    check)."""
+    check), and the voice notes that came with them (the inspector's app records one)."""
     before: list[str] = []
     after: list[str] = []
+    voice: list[str] = []
     for event in events:
         photos = [p for p in (event.photos or []) if isinstance(p, str)]
         if event.action in ("submit_result", "report_check", "feedback"):
             after.extend(photos)
         else:
             before.extend(photos)
-    return {"before": before, "after": after}
+        note = (event.payload or {}).get("voice")
+        if isinstance(note, str):
+            voice.append(note)
+    return {"before": before, "after": after, "voice": voice}
 
 
 def users_by_id(session: Session, ids: set[int | None]) -> dict[int | None, User]:
@@ -535,3 +542,126 @@ def action_label(action: str, lang: str) -> str:
     if row is None:
         return translate(f"event_{action}", lang).removeprefix("event_")
     return row.label_en if lang == "en" else row.label
+
+
+# -- devices and people on the one map (R-AN-1) ------------------------------------------------
+# An inspector whose phone has not reported for this long is drawn as off patrol.
+POSITION_STALE = timedelta(minutes=30)
+
+
+def _point_feature(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": properties,
+    }
+
+
+def camera_features(session: Session, *, now: datetime) -> dict[str, Any]:
+    """Active cameras with their open cases and detections of the last 24 hours."""
+    features = [
+        _point_feature(
+            view.camera.lon,
+            view.camera.lat,
+            {
+                "code": view.camera.code,
+                "name": view.camera.name,
+                "open_cases": view.open_cases,
+                "detections_24h": view.detections_24h,
+            },
+        )
+        for view in iot.list_cameras(session, now=now)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def sensor_features(session: Session, *, tz: ZoneInfo, lang: str) -> dict[str, Any]:
+    """Active water gauges and manhole covers with their state (normal, alarm, silent), last
+    value and the open case an alarm made."""
+    features = []
+    for view in iot.list_sensors(session):
+        sensor = view.sensor
+        info = iot.SENSOR_KIND_INFO[sensor.kind]
+        state = iot.sensor_state(sensor)
+        signal = iot.SIGNALS.get(sensor.last_signal or "")
+        features.append(
+            _point_feature(
+                sensor.lon,
+                sensor.lat,
+                {
+                    "code": sensor.code,
+                    "name": sensor.name,
+                    "kind": sensor.kind,
+                    "kind_label": info.label_en if lang == "en" else info.label,
+                    "state": state,
+                    "state_label": translate(f"sensor_{state}", lang),
+                    "value": sensor.last_value,
+                    "unit": sensor.unit,
+                    "signal": signal[0] if signal and lang != "en" else sensor.last_signal,
+                    "at": sensor.last_reading_at.astimezone(tz).strftime("%m-%d %H:%M")
+                    if sensor.last_reading_at
+                    else None,
+                    "case_id": view.case.id if view.case is not None else None,
+                    "ticket": view.case.ticket if view.case is not None else None,
+                },
+            )
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def inspector_features(session: Session, *, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """Every inspector's last reported position, marked stale when it is old."""
+    features = [
+        _point_feature(
+            position.lon,
+            position.lat,
+            {
+                "user_id": user.id,
+                "name": user.display_name,
+                "at": position.at.astimezone(tz).strftime("%m-%d %H:%M"),
+                "stale": now - position.at > POSITION_STALE,
+            },
+        )
+        for user, position in intake.latest_positions(session)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+# -- the hotline desk's calls (R-IN-4) ---------------------------------------------------------
+@dataclass
+class CallRow:
+    call: HotlineCall
+    ticket: str | None
+    operator: str | None
+
+
+def calls_between(
+    session: Session, start: datetime, end: datetime, *, limit: int = QUEUE_LIMIT * 5
+) -> list[CallRow]:
+    """Hotline calls registered in [start, end), newest first, with the ticket of the case a
+    complaint became and the operator who took the call."""
+    rows = session.execute(
+        select(HotlineCall, Case.ticket, User.display_name)
+        .outerjoin(Case, Case.id == HotlineCall.case_id)
+        .outerjoin(User, User.id == HotlineCall.operator_id)
+        .where(HotlineCall.created_at >= start, HotlineCall.created_at < end)
+        .order_by(HotlineCall.created_at.desc(), HotlineCall.id.desc())
+        .limit(limit)
+    ).all()
+    return [CallRow(call, ticket, operator) for call, ticket, operator in rows]
+
+
+def calls_count(session: Session, start: datetime, end: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(HotlineCall)
+            .where(HotlineCall.created_at >= start, HotlineCall.created_at < end)
+        )
+        or 0
+    )
+
+
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0, 0), tz)
+    return start, start + timedelta(days=1)

@@ -1,5 +1,5 @@
 /* The inspector's outbox: a report made without signal waits in the browser (IndexedDB keeps
-   its photos too) and is sent when the network is back. Each report carries the idempotency key
+   its photos and its voice note too, as blobs) and is sent when the network is back. Each report carries the idempotency key
    it was given when it was made, so sending it again (a lost answer, two tabs) makes no second
    case: the server answers with the case the first send created. */
 (function () {
@@ -99,7 +99,8 @@
   function send(item) {
     var body = new FormData();
     item.fields.forEach(function (pair) { body.append(pair[0], pair[1]); });
-    item.files.forEach(function (f) { body.append('photos', f.blob, f.name); });
+    item.files.forEach(function (f) { body.append(f.field || 'photos', f.blob, f.name); });
+    if (item.voice) { body.append('voice', item.voice.blob, item.voice.name); }
     return fetch(URL, {
       method: 'POST', body: body, credentials: 'same-origin',
       headers: { 'Accept': 'application/json', 'Idempotency-Key': item.key, 'X-CSRF-Token': csrf() },
@@ -148,6 +149,7 @@
 
   function restore(item) {
     if (!form) { return; }
+    if (item.voice && window.cityloop.voice) { window.cityloop.voice.restore(item.voice); }
     item.fields.forEach(function (pair) {
       var input = form.querySelector('[name="' + pair[0] + '"]');
       if (input && input.type !== 'file') { input.value = pair[1]; }
@@ -177,7 +179,7 @@
     var item = { key: keyInput.value || newKey(), created: Date.now(), fields: [], files: [] };
     data.forEach(function (value, name) {
       if (value instanceof File) {
-        if (value.size > 0) { item.files.push({ name: value.name, blob: value }); }
+        if (value.size > 0) { item.files.push({ field: name, name: value.name, blob: value }); }
       } else if (name !== 'csrf_token' && name !== 'idempotency_key') {
         item.fields.push([name, value]);
       }
@@ -186,7 +188,11 @@
     var errors = validate(item);
     if (Object.keys(errors).length) { showErrors(errors); return; }
     clearErrors();
-    put(item).then(function () {
+    var voice = window.cityloop.voice ? window.cityloop.voice.finish() : Promise.resolve(null);
+    voice.then(function (note) {
+      if (note) { item.voice = note; }
+      return put(item);
+    }).then(function () {
       say(label('sending'), '');
       return flush();
     }).then(function (outcome) {
@@ -195,6 +201,7 @@
       var sent = outcome.sent.some(function (s) { return s.key === item.key; });
       if (!sent) { say(label('offline'), 'warn'); }
       form.reset();
+      if (window.cityloop.voice) { window.cityloop.voice.clear(); }
       keyInput.value = newKey();
       if (window.cityloopPicker && window.cityloopPicker.cityloopReset) { window.cityloopPicker.cityloopReset(); }
     }).catch(function (error) { say(String(error), 'bad'); });

@@ -1,5 +1,6 @@
-/* The big screen: the one map (boundaries as the base map, open cases by traffic light, heat),
-   the live counters and four ECharts charts, redrawn every refresh. */
+/* The big screen: the one map (boundaries as the base map, open cases by traffic light, heat,
+   cameras, sensors by alarm state, inspectors' last positions), the live counters and four
+   ECharts charts, redrawn every refresh. */
 (function () {
   'use strict';
 
@@ -38,6 +39,10 @@
     var unitGrids = L_.geoJSON(null, { style: { color: '#6fb8ff', weight: 0.4, fill: false }, interactive: false });
     var cases = L_.layerGroup().addTo(map);
     var heat = L_.heatLayer([], { radius: 22, blur: 18, minOpacity: 0.25, maxZoom: 15 }).addTo(map);
+    /* Devices and people are DOM markers (divIcon), above the canvas of cases. */
+    var cameras = L_.layerGroup().addTo(map);
+    var sensors = L_.layerGroup().addTo(map);
+    var inspectors = L_.layerGroup().addTo(map);
 
     var overlays = {};
     overlays[labels.districts] = districts;
@@ -47,6 +52,9 @@
     overlays[labels.unitGrids] = unitGrids;
     overlays[labels.heat] = heat;
     overlays[labels.cases] = cases;
+    overlays[labels.cameras] = cameras;
+    overlays[labels.sensors] = sensors;
+    overlays[labels.inspectors] = inspectors;
     L_.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
 
     /* Communities appear when zoomed in a little; unit grids only for the visible box when
@@ -148,7 +156,7 @@
       fc.features.forEach(function (f) {
         var p = f.properties;
         var ll = L_.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
-        cityloop.dot(ll, p.light, 5).bindTooltip(p.ticket + ' ' + p['class'] + ' · ' + p.state)
+        cityloop.dot(ll, p.light, 5).bindTooltip(esc(p.ticket + ' ' + p['class'] + ' · ' + p.state))
           .on('click', function () { window.open('/case/' + p.id, '_blank'); })
           .addTo(cases);
       });
@@ -156,6 +164,54 @@
       heat.setOptions({ max: max });
       heat.setLatLngs(points);
       body.setAttribute('data-cases', String(fc.features.length));
+    }
+
+    function esc(text) {
+      var div = document.createElement('div');
+      div.textContent = text == null ? '' : String(text);
+      return div.innerHTML;
+    }
+
+    function marker(f, className, size) {
+      var ll = L_.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
+      return L_.marker(ll, {
+        keyboard: false,
+        icon: L_.divIcon({ className: className, iconSize: [size, size] }),
+      });
+    }
+
+    function drawPoints(data) {
+      cameras.clearLayers();
+      sensors.clearLayers();
+      inspectors.clearLayers();
+      var alarms = 0;
+      (data.cameras ? data.cameras.features : []).forEach(function (f) {
+        var p = f.properties;
+        marker(f, 'mk mk-camera', 14)
+          .bindTooltip(esc(p.code + ' ' + p.name) + '<br>' + esc(labels.openCases) + ' ' + p.open_cases +
+            ' · ' + esc(labels.detections) + ' ' + p.detections_24h)
+          .addTo(cameras);
+      });
+      (data.sensors ? data.sensors.features : []).forEach(function (f) {
+        var p = f.properties;
+        if (p.state === 'alarm') { alarms += 1; }
+        var value = p.value == null ? '' : ' · ' + p.value + ' ' + p.unit;
+        var m = marker(f, 'mk mk-sensor mk-' + p.kind + ' state-' + p.state, 14)
+          .bindTooltip(esc(p.kind_label + ' ' + p.name) + '<br>' + esc(p.state_label + value +
+            (p.signal ? ' · ' + p.signal : '') + (p.ticket ? ' · ' + p.ticket : '')));
+        if (p.case_id) { m.on('click', function () { window.open('/case/' + p.case_id, '_blank'); }); }
+        m.addTo(sensors);
+      });
+      (data.inspectors ? data.inspectors.features : []).forEach(function (f) {
+        var p = f.properties;
+        marker(f, 'mk mk-inspector' + (p.stale ? ' stale' : ''), 16)
+          .bindTooltip(esc(p.name) + '<br>' + esc(labels.lastSeen + ' ' + p.at))
+          .addTo(inspectors);
+      });
+      body.setAttribute('data-cameras', String(cameras.getLayers().length));
+      body.setAttribute('data-sensors', String(sensors.getLayers().length));
+      body.setAttribute('data-sensor-alarms', String(alarms));
+      body.setAttribute('data-inspectors', String(inspectors.getLayers().length));
     }
 
     var loaded = false;
@@ -174,6 +230,7 @@
           document.getElementById('s-clock').textContent = data.at;
           drawCharts(data.charts);
           drawCases(data.cases, data.heat);
+          drawPoints(data);
           loaded = true;
           markReady();
         }).catch(function () {});
