@@ -3,7 +3,7 @@ years the official calendar does not know yet."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -124,3 +124,19 @@ def test_deadlines_in_the_loop_follow_the_official_calendar_and_local_overrides(
         "/api/v1/calendar/overrides/2027-02-30", json={"is_workday": False}, headers=auth("admin")
     )
     assert bad.status_code == 422 and bad.json()["field"] == "day"
+
+
+def test_working_minutes_between_undoes_add_working_minutes_over_long_spans():
+    """A clock weeks long (a suspended or overdue case on the big screen) is measured with the
+    same calendar that set its deadline: holidays, 调休 weekends and overrides included."""
+    import random
+
+    calendar = WorkingCalendar(overrides={date(2026, 10, 10): False, date(2026, 11, 7): True})
+    rng = random.Random(47678)
+    start = datetime(2026, 9, 1, 0, 0, tzinfo=TZ)
+    for _ in range(300):
+        a = start + timedelta(minutes=rng.randrange(0, 120 * 24 * 60))
+        minutes = rng.choice([1, 59, 210, 420, 421, 5 * 420, 40 * 420]) + rng.random()
+        b = calendar.add_working_minutes(a, minutes)
+        assert abs(calendar.working_minutes_between(a, b) - minutes) < 1e-6, (a, minutes)
+        assert abs(calendar.working_minutes_between(b, a) + minutes) < 1e-6

@@ -36,6 +36,8 @@ class WorkingCalendar:
     overrides: Mapping[date, bool] = field(default_factory=dict)
     # The limit of each stage clock in working minutes (accept, verify, file, …), when known.
     stage_minutes: Mapping[str, int] = field(default_factory=dict)
+    # The answers of is_workday so far: a clock weeks long asks about every day it spans.
+    _workdays: dict[date, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.timezone)
@@ -50,6 +52,12 @@ class WorkingCalendar:
 
     # -- days -----------------------------------------------------------------------------
     def is_workday(self, day: date) -> bool:
+        known = self._workdays.get(day)
+        if known is None:
+            known = self._workdays[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
         official = _official_workday(day)
@@ -111,14 +119,24 @@ class WorkingCalendar:
         if b < a:
             return -self.working_minutes_between(b, a)
         a_local, b_local = a.astimezone(self.tz), b.astimezone(self.tz)
-        total = 0.0
-        day = a_local.date()
-        while day <= b_local.date():
-            for p_start, p_end in self._periods_on(day):
-                lo, hi = max(p_start, a_local), min(p_end, b_local)
-                if hi > lo:
-                    total += (hi - lo).total_seconds() / 60
+        first, last = a_local.date(), b_local.date()
+        total = self._minutes_on(first, a_local, b_local)
+        if last > first:
+            total += self._minutes_on(last, a_local, b_local)
+        # The days in between are whole: only whether each is a working day matters.
+        day = first + timedelta(days=1)
+        while day < last:
+            if self.is_workday(day):
+                total += self.minutes_per_day
             day += timedelta(days=1)
+        return total
+
+    def _minutes_on(self, day: date, a_local: datetime, b_local: datetime) -> float:
+        total = 0.0
+        for p_start, p_end in self._periods_on(day):
+            lo, hi = max(p_start, a_local), min(p_end, b_local)
+            if hi > lo:
+                total += (hi - lo).total_seconds() / 60
         return total
 
 
