@@ -4,6 +4,8 @@ Run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import func, select
 
@@ -14,6 +16,7 @@ from cityloop.intake.service import Report, receive
 from cityloop.kit.geo import haversine_m
 from cityloop.taxonomy.service import working_calendar
 from tests.cases.helpers import point_in
+from tests.conftest import TZ
 
 YINGCUI = "350203011003"
 BIN = "06042"  # 垃圾箱满溢
@@ -121,9 +124,7 @@ def test_leader_and_sensor_reports_never_merge(report_at, city_places, city_sess
     assert second.state not in ("reported", "merged")
 
 
-def test_an_unknown_source_and_an_empty_text_are_refused_naming_the_field(
-    report_at, city_places
-):
+def test_an_unknown_source_and_an_empty_text_are_refused_naming_the_field(report_at, city_places):
     lon, lat = point_in(city_places, YINGCUI)
     with pytest.raises(ValidationFailed) as unknown:
         report_at(lon, lat, source="carrier-pigeon")
@@ -140,3 +141,65 @@ def _user(session, username):
     assert user is not None
     return user
 
+
+def test_two_sends_of_one_key_at_once_give_one_case(city_db):
+    """A phone that retries before the first answer arrives (R-IN-1): the second send waits
+    for the first and is answered with its case — never a second case, never a 500."""
+    import threading
+    import time
+
+    from sqlalchemy.orm import sessionmaker
+
+    from cityloop.db import begin_write, make_engine
+    from cityloop.places.service import PlaceIndex
+
+    engine = make_engine(city_db.url)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session:
+        places = PlaceIndex.load(session)
+        calendar = working_calendar(session)
+    lon, lat = city_db.points[0]
+    first_sent = threading.Event()
+    results: dict[str, tuple[int, bool]] = {}
+    errors: list[BaseException] = []
+
+    def send(name: str, hold: float) -> None:
+        try:
+            with factory() as session:
+                begin_write(session)
+                case, created = receive(
+                    session,
+                    Report(
+                        source="app", class_code=BIN, description="垃圾桶满了", lon=lon, lat=lat
+                    ),
+                    actor=PUBLIC,
+                    places=places,
+                    calendar=calendar,
+                    now=datetime(2026, 9, 1, 10, 0, tzinfo=TZ),
+                    idempotency_key="app-retry-1",
+                )
+                first_sent.set()
+                time.sleep(hold)  # the first send's transaction is still open
+                session.commit()
+                results[name] = (case.id, created)
+        except BaseException as exc:
+            errors.append(exc)
+            first_sent.set()
+
+    first = threading.Thread(target=send, args=("first", 0.5))
+    first.start()
+    first_sent.wait(10)
+    second = threading.Thread(target=send, args=("second", 0.0))
+    second.start()
+    first.join(20)
+    second.join(20)
+    engine_count = sessionmaker(engine)
+    with engine_count() as session:
+        stored = session.scalar(
+            select(func.count()).select_from(Case).where(Case.idempotency_key == "app:app-retry-1")
+        )
+    engine.dispose()
+    assert not errors, errors
+    assert results["first"] == (results["second"][0], True)
+    assert results["second"][1] is False
+    assert stored == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import h3
 from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case
@@ -164,31 +166,40 @@ def receive(
     state = "merged" if duplicate is not None else start_state(report, actor)
     if duplicate is not None:
         notes["duplicate_of"] = duplicate.ticket
-    case = create_case(
-        session,
-        places=places,
-        calendar=calendar,
-        now=now,
-        actor=actor,
-        source=report.source,
-        class_code=class_code,
-        description=description,
-        lon=lon,
-        lat=lat,
-        initial_state=state,
-        urgency=report.urgency,
-        address=report.address,
-        reporter_name=report.reporter_name,
-        reporter_phone=report.reporter_phone,
-        component_id=report.component_id,
-        leader_assigned=report.source == "leader",
-        idempotency_key=key,
-        photos=report.photos,
-        voice=report.voice,
-        merged_into_id=duplicate.id if duplicate is not None else None,
-        class_confirmed="class_suggestions" not in notes,
-        event_notes=notes,
-    )
+    try:
+        # A replay racing its original (two sends of one key at once) meets the original's
+        # row in the key's unique index: it waits for it, and answers with that case.
+        with session.begin_nested() if key is not None else nullcontext():
+            case = create_case(
+                session,
+                places=places,
+                calendar=calendar,
+                now=now,
+                actor=actor,
+                source=report.source,
+                class_code=class_code,
+                description=description,
+                lon=lon,
+                lat=lat,
+                initial_state=state,
+                urgency=report.urgency,
+                address=report.address,
+                reporter_name=report.reporter_name,
+                reporter_phone=report.reporter_phone,
+                component_id=report.component_id,
+                leader_assigned=report.source == "leader",
+                idempotency_key=key,
+                photos=report.photos,
+                voice=report.voice,
+                merged_into_id=duplicate.id if duplicate is not None else None,
+                class_confirmed="class_suggestions" not in notes,
+                event_notes=notes,
+            )
+    except IntegrityError:
+        existing = find_by_idempotency_key(session, key) if key is not None else None
+        if existing is None:
+            raise
+        return existing, False
     if duplicate is None and report.source in AUTO_ROUTED_SOURCES:
         auto_route(session, case, now=now, calendar=calendar)
     if duplicate is not None:
