@@ -9,6 +9,9 @@ broker and applies each reading to its sensor in one transaction of its own.
   30 s). With a persistent session (the default) the broker keeps QoS 1 readings for the
   bridge while it is away; readings are acknowledged only after their transaction, and a
   redelivered one is recognised by (sensor, ts).
+- While the database is away, a reading waits and is tried again (1 s, doubling up to 30 s);
+  a reading the bridge stops on before the database is back is not acknowledged, so the
+  broker delivers it again on the next connection. Nothing is counted as lost meanwhile.
 - Every ``silence_check_seconds`` the bridge marks sensors that fell silent.
 """
 
@@ -20,7 +23,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -41,6 +44,14 @@ from cityloop.taxonomy.service import working_calendar
 
 log = logging.getLogger("cityloop.iot.bridge")
 CALENDAR_SECONDS = 60.0
+UNAVAILABLE = "unavailable"  # the database is away: the reading is not acknowledged
+
+
+def database_away(exc: BaseException) -> bool:
+    """A lost or refused database connection, as opposed to a reading that fails."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Bridge:
@@ -62,11 +73,13 @@ class Bridge:
         self.ready = threading.Event()
         self.outcomes: dict[str, int] = {}
         self._calendar: tuple[float, WorkingCalendar] | None = None
+        self.stopping = threading.Event()
 
     # -- one message ---------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> str:
         """Apply one message; returns its outcome (normal, alarm, repeat, recovered, late,
-        duplicate, malformed, unknown_sensor or error). Never raises."""
+        duplicate, malformed, unknown_sensor, error, or unavailable when the bridge stopped
+        while the database was away). Never raises."""
         outcome = self._handle(topic, payload)
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         return outcome
@@ -83,7 +96,9 @@ class Bridge:
             )
         except ValidationFailed as exc:
             return self._refuse("malformed", topic, exc)
-        for attempt in (1, 2):
+        attempt, pause = 0, 1.0
+        while True:
+            attempt += 1
             session = self.factory()
             try:
                 begin_write(session)
@@ -108,6 +123,13 @@ class Bridge:
                 return self._refuse("error", topic, exc)
             except Exception as exc:
                 session.rollback()
+                if database_away(exc):
+                    log.warning("database unavailable (%s); reading on %s waits", exc, topic)
+                    if self.stopping.wait(pause):
+                        return UNAVAILABLE
+                    pause = min(pause * 2, 30.0)
+                    attempt = 0
+                    continue
                 log.exception("reading on %s failed", topic)
                 return self._refuse("error", topic, exc)
             finally:
@@ -118,7 +140,6 @@ class Bridge:
             else:
                 log.debug("sensor %s: %s", code, result.outcome)
             return result.outcome
-        return "error"  # pragma: no cover (the loop always returns)
 
     def _working_calendar(self, session: Session) -> WorkingCalendar:
         # Loading it costs a fifth of a reading's time, and holidays change rarely: a minute
@@ -173,6 +194,7 @@ class Bridge:
             client_id=s.client_id,
             clean_session=not s.persistent_session,
             protocol=mqtt.MQTTv311,
+            manual_ack=True,  # acknowledged once recorded (see _on_message)
         )
         if s.username:
             client.username_pw_set(s.username, s.password)
@@ -209,8 +231,9 @@ class Bridge:
         self.ready.clear()
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.handle(message.topic, bytes(message.payload))
+    def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self.handle(message.topic, bytes(message.payload)) != UNAVAILABLE:
+            client.ack(message.mid, message.qos)
 
     def run(self, stop: threading.Event) -> None:
         """Connect, subscribe and handle readings until ``stop`` is set; marks silent sensors
@@ -226,6 +249,7 @@ class Bridge:
                     next_check = time.monotonic() + self.settings.silence_check_seconds
                 stop.wait(min(1.0, self.settings.silence_check_seconds))
         finally:
+            self.stopping.set()  # a reading waiting for the database gives up, unacknowledged
             client.disconnect()
             client.loop_stop()
             self.ready.clear()
