@@ -111,19 +111,16 @@ def raw_insert_rate(url: str, clients: int, seconds: float) -> float:
     return sum(counts) / elapsed
 
 
-def start_server(url: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, port: int, workers: int, data_dir: Path, *, noop: bool = False
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "CITYLOOP_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "cityloop.cli", "serve"]
+    if noop:  # the HTTP stack alone (bench/noop_app.py), same server settings
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent)]
+        command += ["noop_app:app", "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cityloop.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        [*command, "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -395,6 +392,18 @@ def main() -> None:
         f"{'RSS MB':>8} {'p50 ms':>8} {'p99 ms':>8} {'dispatched':>10}"
     )
     rows = []
+    # The ceiling: the same HTTP stack, client and workers with an empty handler, no database.
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        noop = start_server("sqlite://", port, args.workers, Path(tmp), noop=True)
+        try:
+            ceiling, _errors = sustained(
+                port, "reports", [(118.1, 24.5)], args.clients, args.warmup, args.seconds
+            )
+        finally:
+            os.killpg(noop.pid, signal.SIGTERM)
+            noop.wait(timeout=15)
+    print(f"HTTP stack alone (bench/noop_app.py, no database): {ceiling:.0f} requests/s")
     for backend in args.db.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             url = (
@@ -423,6 +432,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:  # keep-alive clients can hold a graceful stop
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait(timeout=15)
+            print(f"  {rate / ceiling:.2f} of the HTTP stack's own ceiling ({ceiling:.0f}/s)")
             rows.append(
                 f"{backend:<12} {raw:>10.0f} {rate:>10.1f} {rate / raw:>7.3f} "
                 f"{errors + latency_errors:>7d} {rss:>8.0f} {p50:>8.1f} {p99:>8.1f} "

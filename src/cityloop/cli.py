@@ -124,6 +124,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,  # a line per request costs throughput; errors are still logged
     )
 
 
@@ -218,6 +219,8 @@ def import_places(
 @app.command("verify-audit")
 def verify_audit(db: DbOption = None) -> None:
     """Recompute every case timeline's hash chain; exit 1 if any row was changed."""
+    from sqlalchemy.engine import Engine
+
     from cityloop.cases.audit import verify_audit as check
 
     url = _use_database(db)
@@ -226,7 +229,9 @@ def verify_audit(db: DbOption = None) -> None:
         checked, findings = check(session)
     finally:
         session.close()
-        session.get_bind().dispose()  # no pooled connection left for the collector to close
+        bind = session.get_bind()
+        if isinstance(bind, Engine):
+            bind.dispose()  # no pooled connection left for the collector to close
     for f in findings:
         console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
     if findings:

@@ -426,12 +426,17 @@ def _from_cube(session: Session, spec: Spec, months: Iterable[int], by: Sequence
     measure_columns = [CUBE.c[m] for m in MEASURE_COLUMNS[: len(names)]]
     width = len(columns)
     out: Sums = {}
-    query = select(*columns, *measure_columns).where(
+    # The cube's rows are by all of the spec's keys: the database sums them up to `by`.
+    query = select(*columns, *[func.sum(m) for m in measure_columns]).where(
         CUBE.c.spec == spec.name, CUBE.c.month.in_(list(months))
     )
+    if columns:
+        query = query.group_by(*columns)
     for row in session.execute(query).all():
+        if row[width] is None:  # no rows at all: SUM over nothing
+            continue
         key = tuple(_read_key(name, value) for name, value in zip(by, row[:width], strict=True))
         bucket = out.setdefault(key, {})
         for name, value in zip(names, row[width:], strict=True):
-            bucket[name] = bucket.get(name, 0) + value
+            bucket[name] = bucket.get(name, 0) + int(value)
     return out

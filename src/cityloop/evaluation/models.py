@@ -43,6 +43,8 @@ class CaseFact(Base):
         # Filings by unit grid read from the index alone.
         Index("ix_evaluation_case_facts_filed_at", "filed_at", "unit_grid", "source"),
         Index("ix_evaluation_case_facts_state", "state"),
+        # The verifications and checks still waiting: few rows among millions.
+        Index("ix_evaluation_case_facts_stage_at", "state_stage", "state_at"),
     )
 
     case_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
