@@ -104,9 +104,7 @@ def list_lockouts(
 ) -> list[LockoutOut]:
     _lock_admin(user)
     policy = throttle.LoginPolicy.of(request.app.state.settings)
-    return [
-        LockoutOut(**vars(lock)) for lock in throttle.lockouts(session, now=now, policy=policy)
-    ]
+    return [LockoutOut(**vars(lock)) for lock in throttle.lockouts(session, now=now, policy=policy)]
 
 
 @router.delete(
@@ -114,9 +112,7 @@ def list_lockouts(
     response_model=Me,
     summary="Unlock an account 解除锁定 (admin)",
 )
-def unlock(
-    username: Annotated[str, Path(max_length=40)], session: SessionDep, user: UserDep
-) -> Me:
+def unlock(username: Annotated[str, Path(max_length=40)], session: SessionDep, user: UserDep) -> Me:
     _lock_admin(user)
     return me(throttle.unlock(session, username))
 
