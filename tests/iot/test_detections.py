@@ -281,3 +281,11 @@ def test_only_devices_and_partners_may_ask_for_a_filed_start(city_session, city_
     with pytest.raises(ValidationFailed):
         report(device_actor("摄像头"), "closed")
     assert report(device_actor("摄像头"), "filed").state == "filed"
+
+
+def test_the_detections_list_is_for_the_command_centre(client, auth):
+    """A department handler reads its own cases, not the city's camera feed (issue 7)."""
+    assert client.get("/api/v1/detections", headers=auth("operator")).status_code == 200
+    refused = client.get("/api/v1/detections", headers=auth("handler"))
+    assert refused.status_code == 403
+    assert "command centre" in refused.json()["detail"]

@@ -432,7 +432,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
             files=[("snapshot", ("s.jpg", jpeg_bytes(), "image/jpeg"))],
         ),
     ),
-    ("GET", "/api/v1/detections"): api(STAFF, get("/api/v1/detections")),
+    ("GET", "/api/v1/detections"): api(CENTRE, get("/api/v1/detections")),
     ("GET", "/api/v1/detection-kinds"): api(STAFF, get("/api/v1/detection-kinds")),
     ("PATCH", "/api/v1/detection-kinds/{code}"): api(
         ADMIN, send("PATCH", "/api/v1/detection-kinds/street_vending", {})

@@ -51,6 +51,15 @@ def _admin(user: User) -> None:
         raise Forbidden("only an administrator manages cameras, sensors and device keys")
 
 
+# The centre watches the cameras; a department or an inspector reads its own cases instead.
+CENTRE_ROLES = frozenset({"admin", "operator", "shiftlead", "dispatcher", "leader"})
+
+
+def _centre(user: User) -> None:
+    if user.role not in CENTRE_ROLES:
+        raise Forbidden("the detections list is for the command centre")
+
+
 def _case_ref(case: Case | None) -> CaseRef | None:
     return CaseRef(id=case.id, ticket=case.ticket, state=case.state) if case is not None else None
 
@@ -133,6 +142,7 @@ def get_detections(
     kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DetectionOut]:
+    _centre(user)
     kinds = {k.code: k for k in service.list_detection_kinds(session)}
     return [
         _detection_out(d, c, kinds.get(d.kind), k, False)
