@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -223,11 +223,16 @@ def transition(
     now: datetime,
     calendar: WorkingCalendar,
     expected_version: int | None = None,
+    held: Case | None = None,
 ) -> Case:
+    """Take one row of the transition table on a case. `held` is the case when this
+    transaction already holds its row (it made the case, or locked it): it is not read again."""
     row = BY_ACTION.get(action)
     if row is None:
         raise NotFound(f"unknown action {action!r}")
-    case = get_case(session, case_id, for_update=True)
+    case = held if held is not None and held.id == case_id else None
+    if case is None:
+        case = get_case(session, case_id, for_update=True)
     if not can_see(session, actor, case):
         raise NotFound(f"case {case_id} not found")
     if expected_version is not None and expected_version != case.version:
@@ -351,6 +356,21 @@ def _restart_clock(session: Session, case: Case, now: datetime, calendar: Workin
         case.stage_due_at = calendar.add_working_minutes(now, limits.get(stage, 60))
 
 
+_CHAIN_KEY = "cityloop_last_event"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_chain(session: Session, previous_transaction: Any) -> None:
+    # A rolled-back append (a savepoint, a failed request) must not be chained to.
+    session.info.pop(_CHAIN_KEY, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_chain_after_commit(session: Session) -> None:
+    # Once committed, other transactions may append: the next one reads the chain again.
+    session.info.pop(_CHAIN_KEY, None)
+
+
 def _append_event(
     session: Session,
     case: Case,
@@ -362,14 +382,21 @@ def _append_event(
     payload: dict[str, Any],
     photos: list[Any],
 ) -> CaseEvent:
-    last = None
-    if from_state is not None:  # a new case has no events to chain to yet
-        last = session.execute(
-            select(CaseEvent.seq, CaseEvent.hash)
-            .where(CaseEvent.case_id == case.id)
-            .order_by(CaseEvent.seq.desc())
-            .limit(1)
-        ).first()
+    # The chain's last link: remembered from this session's own append (the case's row is
+    # held by this transaction from its first action on, so no one else appends meanwhile),
+    # else read. A new case has no events to chain to yet.
+    chain: dict[int, tuple[int, str]] = session.info.setdefault(_CHAIN_KEY, {})
+    last: Any = None
+    if from_state is not None:
+        last = (
+            chain.get(case.id)
+            or session.execute(
+                select(CaseEvent.seq, CaseEvent.hash)
+                .where(CaseEvent.case_id == case.id)
+                .order_by(CaseEvent.seq.desc())
+                .limit(1)
+            ).first()
+        )
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     event = CaseEvent(
         case_id=case.id,
@@ -388,6 +415,7 @@ def _append_event(
     )
     event.hash = event_digest(prev_hash, hashed_fields(event))
     session.add(event)
+    chain[case.id] = (seq, event.hash)
     return event
 
 
@@ -730,9 +758,17 @@ def auto_route(session: Session, case: Case, *, now: datetime, calendar: Working
     if department is None:
         return False
     session.flush()
+    # The case was born in this transaction: no one else can see it, so no lock to take.
     if case.state == "pending_filing":
         transition(
-            session, case.id, "file", SYSTEM, {"automatic": True}, now=now, calendar=calendar
+            session,
+            case.id,
+            "file",
+            SYSTEM,
+            {"automatic": True},
+            now=now,
+            calendar=calendar,
+            held=case,
         )
     transition(
         session,
@@ -742,6 +778,7 @@ def auto_route(session: Session, case: Case, *, now: datetime, calendar: Working
         {"department_id": department.id, "automatic": True},
         now=now,
         calendar=calendar,
+        held=case,
     )
     return True
 

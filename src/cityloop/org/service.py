@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import String, literal, or_, select
 from sqlalchemy.orm import Session
 
 from cityloop.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -175,7 +175,17 @@ def responsible_rule(
 ) -> ResponsibilityRule | None:
     """The most specific rule for a class in a place: longest class prefix, then longest
     region prefix."""
-    rules = session.scalars(select(ResponsibilityRule)).all()
+    # Only the rules that can match are read: their class prefix begins the class code and
+    # their region prefix (if any) begins one of the case's places.
+    code = literal(class_code, String)
+    prefix = ResponsibilityRule.region_prefix
+    regions = [literal(c, String).like(prefix + "%") for c in region_codes]
+    rules = session.scalars(
+        select(ResponsibilityRule).where(
+            code.like(ResponsibilityRule.class_prefix + "%"),
+            or_(ResponsibilityRule.region_prefix == "", *regions),
+        )
+    ).all()
     best: tuple[int, int] | None = None
     best_rule: ResponsibilityRule | None = None
     for rule in rules:
