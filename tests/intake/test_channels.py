@@ -245,3 +245,25 @@ def test_inspector_positions_and_the_centre_sees_the_last(client, auth, city_pla
         ).status_code
         == 403
     )
+
+
+def test_leaders_read_the_calls_with_callers_masked(client, auth):
+    """R-IN-4: the desk sees the caller to call back; a leader supervising it sees the call
+    but not who made it — the same rule as the console's list of the day's calls."""
+    call = {
+        "line": "12319",
+        "kind": "consultation",
+        "caller_phone": "13912345678",
+        "caller_name": "陈小明",
+        "text": "咨询：门前三包怎么落实？",
+        "answer": "由沿街单位负责门前市容、环境卫生和秩序",
+    }
+    made = client.post("/api/v1/hotline/calls", json=call, headers=auth("operator"))
+    assert made.status_code == 201
+    desk = client.get("/api/v1/hotline/calls", headers=auth("operator")).json()["items"]
+    leader = client.get("/api/v1/hotline/calls", headers=auth("leader")).json()["items"]
+    seen = next(c for c in desk if c["id"] == made.json()["id"])
+    masked = next(c for c in leader if c["id"] == made.json()["id"])
+    assert seen["caller_phone"] == "13912345678" and seen["caller_name"] == "陈小明"
+    assert masked["caller_phone"] == "139****5678" and masked["caller_name"] == "陈**"
+    assert masked["text"] == call["text"]

@@ -299,7 +299,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
             lambda w: {"lon": w.lon, "lat": w.lat},
         ),
     ),
-    ("GET", "/api/v1/hotline/calls"): api(OPERATORS, get("/api/v1/hotline/calls")),
+    ("GET", "/api/v1/hotline/calls"): api(
+        OPERATORS | {"leader"}, get("/api/v1/hotline/calls")
+    ),
     ("POST", "/api/v1/inspector/positions"): api(
         INSPECTORS,
         send(

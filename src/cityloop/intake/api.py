@@ -27,6 +27,7 @@ from cityloop.errors import Forbidden, TooManyRequests, ValidationFailed
 from cityloop.intake import service
 from cityloop.intake.models import HotlineCall
 from cityloop.intake.service import Report, receive
+from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.media.service import store_photo, store_voice
 
 router = APIRouter(prefix="/api/v1", tags=["intake 信息收集"])
@@ -356,7 +357,10 @@ class CallPage(BaseModel):
     page_size: int
 
 
-def _call_out(session: Any, call: HotlineCall) -> CallOut:
+def _call_out(session: Any, call: HotlineCall, actor: Actor | None = None) -> CallOut:
+    """A call as `actor` may see it: the caller's name and number masked for roles that do
+    not call back (R-IN-4)."""
+    plain = actor is None or actor.role in SEES_REPORTER_CONTACT
     ticket = None
     if call.case_id is not None:
         from cityloop.cases.models import Case
@@ -368,8 +372,8 @@ def _call_out(session: Any, call: HotlineCall) -> CallOut:
         line=call.line,
         kind=call.kind,
         status=call.status,
-        caller_name=call.caller_name,
-        caller_phone=call.caller_phone,
+        caller_name=call.caller_name if plain else mask_name(call.caller_name),
+        caller_phone=call.caller_phone if plain else mask_phone(call.caller_phone),
         text=call.text,
         address=call.address,
         answer=call.answer,
@@ -377,6 +381,10 @@ def _call_out(session: Any, call: HotlineCall) -> CallOut:
         ticket=ticket,
         created_at=call.created_at,
     )
+
+
+# Who reads the calls: the desk, and leaders supervising it (masked), as on the console page.
+CALL_READERS = frozenset({"leader"})
 
 
 def _hotline_user(actor: Actor) -> None:
@@ -464,10 +472,14 @@ def list_calls(
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> CallPage:
-    _hotline_user(actor)
+    if actor.role not in CALL_READERS:
+        _hotline_user(actor)
     rows, total = service.list_calls(session, status=status, page=page, page_size=page_size)
     return CallPage(
-        items=[_call_out(session, c) for c in rows], total=total, page=page, page_size=page_size
+        items=[_call_out(session, c, actor) for c in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
     )
 
 
