@@ -1,13 +1,16 @@
-"""Administration pages built so far: the problem classes with their filing and closure
-standards and command manual (R-DX-2, R-AC-5), and the working calendar's local overrides
-(R-DIS-5). Writes go through `taxonomy.service`."""
+"""Administration: the home page, the problem classes with their filing and closure standards
+and command manual (R-DX-2, R-AC-5), and the working calendar's local overrides (R-DIS-5).
+Writes go through `taxonomy.service`. Also what every admin page shares (`admin_org`,
+`admin_devices`, `admin_places`): the admin-only guard and a domain error under its field."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from cityloop.errors import DomainError, NotFound
 from cityloop.taxonomy import service as taxonomy
@@ -21,17 +24,36 @@ ADMINS: frozenset[str] = frozenset()  # admin only (Page.allowed always lets adm
 TEXT_FIELDS = ("filing_standard", "closure_standard", "manual")
 
 
-@router.get("/admin")
-def admin_home(page: StaffPageDep) -> Response:
+def guard(page: Page, form: FormData | None = None) -> Response | None:
+    """The refusal for anyone but an administrator (and for a form without the session's
+    token), or None when the request may go on."""
     if not page.allowed(ADMINS):
         return page.forbidden_role()
+    if form is not None and not page.csrf_ok(form):
+        return page.csrf_refused()
+    return None
+
+
+def error_of(exc: DomainError, known: Iterable[str]) -> dict[str, str]:
+    """The service's message under the field it names (on top of the form when the page has
+    no such field)."""
+    field = exc.field if exc.field in set(known) else "_form"
+    return {field: exc.message}
+
+
+@router.get("/admin")
+def admin_home(page: StaffPageDep) -> Response:
+    refused = guard(page)
+    if refused:
+        return refused
     return page.render("admin_home.html")
 
 
 @router.get("/admin/classes")
 def class_list(page: StaffPageDep, kind: str = "", q: str = "") -> Response:
-    if not page.allowed(ADMINS):
-        return page.forbidden_role()
+    refused = guard(page)
+    if refused:
+        return refused
     rows = taxonomy.list_classes(page.db, kind=kind if kind in ("component", "event") else None)
     wanted = q.strip().lower()
     if wanted:
@@ -84,17 +106,17 @@ def _get(page: Page, code: str) -> ProblemClass | None:
 
 @router.get("/admin/classes/{code}")
 def class_form(code: str, page: StaffPageDep, saved: str = "") -> Response:
-    if not page.allowed(ADMINS):
-        return page.forbidden_role()
+    refused = guard(page)
+    if refused:
+        return refused
     return _class_page(page, code, saved=bool(saved))
 
 
 @router.post("/admin/classes/{code}")
 def class_save(code: str, page: StaffPageDep, form: FormDep) -> Response:
-    if not page.allowed(ADMINS):
-        return page.forbidden_role()
-    if not page.csrf_ok(form):
-        return page.csrf_refused()
+    refused = guard(page, form)
+    if refused:
+        return refused
     values = {name: text(form, name) for name in (*TEXT_FIELDS, "name_en", "default_urgency")}
     values["active"] = "yes" if text(form, "active") == "yes" else "no"
     errors: dict[str, str] = {}
@@ -130,8 +152,7 @@ def class_save(code: str, page: StaffPageDep, form: FormDep) -> Response:
         return page.error(404, exc.message)
     except DomainError as exc:
         page.db.rollback()
-        field = exc.field if exc.field in values else "_form"
-        return _class_page(page, code, values, {field: exc.message}, exc.status_code)
+        return _class_page(page, code, values, error_of(exc, values), exc.status_code)
     return page.redirect(f"/admin/classes/{code}?saved=1")
 
 
@@ -152,17 +173,17 @@ def _calendar_page(
 
 @router.get("/admin/calendar")
 def calendar_list(page: StaffPageDep) -> Response:
-    if not page.allowed(ADMINS):
-        return page.forbidden_role()
+    refused = guard(page)
+    if refused:
+        return refused
     return _calendar_page(page)
 
 
 @router.post("/admin/calendar")
 def calendar_save(page: StaffPageDep, form: FormDep) -> Response:
-    if not page.allowed(ADMINS):
-        return page.forbidden_role()
-    if not page.csrf_ok(form):
-        return page.csrf_refused()
+    refused = guard(page, form)
+    if refused:
+        return refused
     values = {
         "day": text(form, "day"),
         "is_workday": text(form, "is_workday"),

@@ -13,7 +13,8 @@ from fastapi.responses import Response
 from cityloop.errors import DomainError, NotFound
 from cityloop.iot import service as iot
 from cityloop.iot.models import DEVICE_KEY_KINDS, Camera, Sensor
-from cityloop.web.admin_org import error_of, guard, read_number, read_whole
+from cityloop.web.admin import error_of, guard
+from cityloop.web.admin_org import read_number, read_whole
 from cityloop.web.i18n import translate
 from cityloop.web.page import FormDep, Page, StaffPageDep, text
 

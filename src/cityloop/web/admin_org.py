@@ -4,13 +4,12 @@ rules (class × region → department, with auto-dispatch) and partner platforms
 keys (shown once, revoked). Every write goes through the owning package's service
 (`org.service`, `partners.service`), the same functions the JSON API calls.
 
-Also the shared helpers of the admin pages: the admin-only guard, reading numbers and ids
-from a form, and putting a domain error under its field.
+Also the form readers the admin pages share: numbers and ids from a form (the guard and the
+error placement are in `admin`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter
@@ -26,32 +25,14 @@ from cityloop.partners.hooks import PARTNER_SOURCES
 from cityloop.partners.models import Partner
 from cityloop.taxonomy.service import list_classes
 from cityloop.web import service
+from cityloop.web.admin import error_of, guard
 from cityloop.web.i18n import translate
 from cityloop.web.page import FormDep, Page, StaffPageDep, text
 
 router = APIRouter()
 
-ADMINS: frozenset[str] = frozenset()  # admin only (Page.allowed always lets admin in)
-
 
 # -- shared helpers ----------------------------------------------------------------------------
-def guard(page: Page, form: FormData | None = None) -> Response | None:
-    """The refusal for anyone but an administrator (and for a form without the session's
-    token), or None when the request may go on."""
-    if not page.allowed(ADMINS):
-        return page.forbidden_role()
-    if form is not None and not page.csrf_ok(form):
-        return page.csrf_refused()
-    return None
-
-
-def error_of(exc: DomainError, known: Iterable[str]) -> dict[str, str]:
-    """The service's message under the field it names (on top of the form when the page has
-    no such field)."""
-    field = exc.field if exc.field in set(known) else "_form"
-    return {field: exc.message}
-
-
 def read_id(
     form: FormData, name: str, values: dict[str, str], errors: dict[str, str], lang: str
 ) -> int | None:

@@ -14,7 +14,7 @@ from cityloop.errors import DomainError
 from cityloop.geocoding import service as geocoding
 from cityloop.places import service as places
 from cityloop.places.api import commit_and_reload
-from cityloop.web.admin_org import guard
+from cityloop.web.admin import guard
 from cityloop.web.i18n import translate
 from cityloop.web.page import FormDep, Page, StaffPageDep, text
 
