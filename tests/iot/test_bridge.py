@@ -128,6 +128,8 @@ def test_malformed_messages_are_counted_and_the_bridge_carries_on(
     running_bridge.publish(gauge, reading(0.04))  # and a good one after all that
 
     wait_for(lambda: sensor_row(bridge_factory, gauge).last_value == 0.04)
+    # The bridge tallies a message after its transaction commits: wait for the tally too.
+    wait_for(lambda: running_bridge.bridge.outcomes.get("normal"))
     assert running_bridge.thread.is_alive()
     assert running_bridge.bridge.outcomes == {"malformed": 4, "unknown_sensor": 1, "normal": 1}
     assert counter(bridge_factory, "malformed") - before["malformed"] == 4
