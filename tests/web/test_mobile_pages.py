@@ -126,3 +126,33 @@ def test_a_report_made_offline_is_sent_once_when_the_signal_returns(
     assert replay[0] == 200 and replay[1]["ticket"] == ticket and replay[1]["created"] is False
     assert len(live_server.cases_described(description)) == 1
     assert not page.js_errors
+
+
+def test_the_inspectors_bad_report_is_answered_next_to_its_field_and_kept(
+    live_server: LiveServer, new_context
+) -> None:
+    """Bad input on the phone: a missing class is caught before anything is queued, a text the
+    server refuses (over 2000 characters) comes back under its field; in both cases what was
+    typed is still there, nothing waits in the outbox and no case is made."""
+    context = new_context(phone=True, where=live_server.point(JIALIAN_OTHER))
+    page = login(context, "inspector")
+    expect(page.locator("#lon")).not_to_have_value("")
+
+    description = "人行道上堆放建筑垃圾（表单校验）"
+    page.fill("#description", description)
+    page.click("#send-report")
+    expect(page.locator('.field-error[data-field="class_code"]')).to_have_text("请填写问题类别")
+    expect(page.locator("#description")).to_have_value(description)
+    expect(page.locator("#outbox-count")).to_have_attribute("data-count", "0")
+
+    too_long = "渣" * 2001
+    page.select_option("#class_code", "06036")
+    page.fill("#description", too_long)
+    page.click("#send-report")
+    expect(page.locator('.field-error[data-field="description"]')).to_have_text("最多2000字")
+    expect(page.locator('.field-error[data-field="class_code"]')).to_have_count(0)
+    expect(page.locator("#description")).to_have_value(too_long)
+    expect(page.locator("#class_code")).to_have_value("06036")
+    expect(page.locator("#outbox-count")).to_have_attribute("data-count", "0")
+    assert live_server.cases_described(too_long) == []
+    assert not page.js_errors

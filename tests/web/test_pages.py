@@ -302,3 +302,149 @@ def test_the_operator_registers_a_call_and_merges_a_duplicate_from_the_nearby_li
     # The desk's list refreshes itself through HTMX: a fragment, not a whole page.
     fragment = client.get("/desk/accept", headers={"HX-Request": "true"}).text
     assert "<html" not in fragment and f'data-case="{first_id}"' in fragment
+
+
+def test_a_department_may_return_a_case_only_while_the_table_allows(
+    client: TestClient, auth: Any, city_places: Any, city_session: Any, clock: Any
+) -> None:
+    """The department desk's 回退 (R-DIS-3): the button is on the case page within one working
+    hour of receipt and gone after it; a form sent anyway is refused on the page and changes
+    nothing. A leader's case never has it, and its mark reads in English on the English page."""
+    from datetime import timedelta
+
+    from cityloop.org.models import User
+
+    case = _report(client, auth, city_places)
+    client.post(f"/api/v1/cases/{case['id']}/actions/file", json={}, headers=auth("operator"))
+    client.post(f"/api/v1/cases/{case['id']}/actions/dispatch", json={}, headers=auth("dispatcher"))
+    token = form_login(client, "handler")
+    fresh = client.get(f"/case/{case['id']}").text
+    assert 'id="act-return"' in fresh
+
+    start = clock.now()
+    clock.set(start + timedelta(days=1))  # Friday 16:05: a whole working day later
+    try:
+        late = client.get(f"/case/{case['id']}").text
+        assert 'id="act-return"' not in late and 'id="act-request_postpone"' in late
+        refused = client.post(
+            f"/case/{case['id']}/act/return",
+            data={"csrf_token": token, "reason": "不属于本单位职责"},
+        )
+        assert refused.status_code >= 400 and 'id="top-error"' in refused.text
+        assert "回退须在接件后1个工作小时内" in refused.text
+        city_session.expire_all()
+        assert city_session.get(Case, case["id"]).state == "dispatched"
+    finally:
+        clock.set(start)
+
+    # A leader's assignment, handed to the same department: no return from the first minute.
+    handler = city_session.scalar(select(User).where(User.username == "handler"))
+    lon, lat = point_in(city_places, YINGCUI)
+    made = client.post(
+        "/api/v1/reports",
+        json={
+            "source": "leader",
+            "class_code": "06010",
+            "description": "领导交办：路口暴露垃圾",
+            "lon": lon,
+            "lat": lat,
+        },
+        headers=auth("leader"),
+    )
+    assert made.status_code == 201, made.text
+    assigned = made.json()["id"]
+    if made.json()["state"] != "dispatched":
+        moved = client.post(
+            f"/api/v1/cases/{assigned}/actions/dispatch",
+            json={"department_id": handler.department_id},
+            headers=auth("dispatcher"),
+        )
+        assert moved.status_code == 200, moved.text
+    page = client.get(f"/case/{assigned}").text
+    assert 'id="act-submit_result"' in page and 'id="act-return"' not in page
+    assert 'id="leader-assigned">领导交办<' in page
+    english = client.get(f"/case/{assigned}?lang=en").text
+    assert 'id="leader-assigned">Leader-assigned<' in english and "领导交办<" not in english
+
+
+def test_the_operator_rejects_a_report_only_with_a_reason(
+    client: TestClient, auth: Any, city_places: Any, city_session: Any
+) -> None:
+    """不予受理 from the case page (issue 6 §2): without a reason the message is under the
+    field (in the language chosen) and nothing changes; with one, the case is rejected."""
+    case = _report(client, auth, city_places, class_code="09010", description="非机动车乱停放")
+    token = form_login(client, "operator")
+    page = client.get(f"/case/{case['id']}").text
+    assert 'id="act-reject"' in page and 'id="act-send_to_verify"' in page
+
+    client.get(f"/case/{case['id']}?lang=en")  # English from now on (a cookie)
+    empty = client.post(
+        f"/case/{case['id']}/act/reject", data={"csrf_token": token, "reason": "  "}
+    )
+    assert empty.status_code == 422
+    assert _error_under(empty.text, "reason") == "Required: Reason"
+    city_session.expire_all()
+    assert city_session.get(Case, case["id"]).state == "pending_filing"
+
+    done = client.post(
+        f"/case/{case['id']}/act/reject",
+        data={"csrf_token": token, "reason": "非本市管辖范围"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    city_session.expire_all()
+    assert city_session.get(Case, case["id"]).state == "rejected"
+    closed = client.get(done.headers["location"]).text
+    assert 'id="flash">Done: Reject<' in closed  # still in English
+    assert 'id="no-actions"' in closed and "非本市管辖范围" in closed
+
+
+def test_the_dispatcher_decides_postponements_from_the_desk_and_the_case_page(
+    client: TestClient, auth: Any, city_places: Any, city_session: Any
+) -> None:
+    """A department's postponement request (R-HD-2) reaches the dispatcher's 延期 tab with its
+    days, reason and light; refusing needs a reason (the message under the field), approving is
+    one inline button on the desk, which goes back to the desk."""
+    case = _report(client, auth, city_places, description="电线杆小广告（延期）")
+    client.post(f"/api/v1/cases/{case['id']}/actions/file", json={}, headers=auth("operator"))
+    client.post(f"/api/v1/cases/{case['id']}/actions/dispatch", json={}, headers=auth("dispatcher"))
+    ask = {"days": 3, "reason": "需要高空作业车"}
+    api = f"/api/v1/cases/{case['id']}/actions/request_postpone"
+    assert client.post(api, json=ask, headers=auth("handler")).status_code == 200
+
+    token = form_login(client, "dispatcher")
+    desk = client.get("/desk/dispatch?tab=postpone").text
+    row = desk.split(f'data-case="{case["id"]}"', 1)[1].split("</tr>", 1)[0]
+    assert "需要高空作业车" in row and 'class="light light-' in row
+    assert 'class="inline act-approve_postpone"' in row
+
+    page = client.get(f"/case/{case['id']}").text
+    assert 'id="act-refuse_postpone"' in page and 'id="act-approve_postpone"' in page
+    no_reason = client.post(
+        f"/case/{case['id']}/act/refuse_postpone",
+        data={"csrf_token": token, "reason": ""},
+    )
+    assert no_reason.status_code == 422 and _error_under(no_reason.text, "reason") == "请填写原因"
+    refused = client.post(
+        f"/case/{case['id']}/act/refuse_postpone",
+        data={"csrf_token": token, "reason": "本单位有作业车，按期完成"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 303
+    city_session.expire_all()
+    held = city_session.get(Case, case["id"])
+    assert held.state == "dispatched" and held.postpone_request is None
+
+    assert client.post(api, json=ask, headers=auth("handler")).status_code == 200
+    city_session.expire_all()
+    version = city_session.get(Case, case["id"]).version
+    approved = client.post(
+        f"/case/{case['id']}/act/approve_postpone",
+        data={"csrf_token": token, "version": str(version), "next": "/desk/dispatch?tab=postpone"},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303
+    assert approved.headers["location"] == "/desk/dispatch?tab=postpone"
+    city_session.expire_all()
+    assert city_session.get(Case, case["id"]).postpone_request is None
+    assert f'data-case="{case["id"]}"' not in client.get("/desk/dispatch?tab=postpone").text

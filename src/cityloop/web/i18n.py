@@ -130,6 +130,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "target_department": ("下派/指定部门", "Department"),
     "version_conflict": ("案件已被他人更新，请刷新后重试。", "The case changed; reload and retry."),
     "done": ("操作成功", "Done"),
+    "leader_assigned": ("领导交办", "Leader-assigned"),
     "stale_version": ("版本", "Version"),
     # operator desk
     "accept_title": ("受理台", "Intake desk"),
