@@ -171,3 +171,30 @@ def _rows(client, auth, user="operator", **params):
     response = client.get("/api/v1/analytics/cases.csv", params=params, headers=auth(user))
     assert response.status_code == 200, response.text
     return list(csv.reader(io.StringIO(response.content.decode("utf-8").lstrip("\ufeff"))))[1:]
+
+
+def test_a_responsibility_grid_filters_the_export_as_it_filters_the_map(
+    client, auth, month, city_session
+):
+    """A responsibility grid code (350203011003R01) is a region like any other: the CSV export
+    of its cases holds the cases the heat map counts there, not nothing."""
+    from cityloop.cases.models import Case
+
+    grid = city_session.get(Case, month["A"]).resp_grid
+    assert grid and "R" in grid
+    on_map = _get(client, auth, "heatmap", period="2026-09", region=grid)["total"]
+    exported = _rows(client, auth, period="2026-09", region=grid)
+    assert on_map >= 1 and len(exported) == on_map
+    assert city_session.get(Case, month["A"]).ticket in {r[0] for r in exported}
+
+
+def test_csv_export_by_class_and_department(client, auth, month, story):
+    """The export takes the map's class and department filters: 09006 (占道经营) is B, I
+    and K; 思明区城管办 holds A–G."""
+    by_class = _rows(client, auth, period="2026-09", class_code="09006")
+    assert len(by_class) == 3 and {r[3] for r in by_class} == {"09006"}
+    assert len(_rows(client, auth, period="2026-09", class_code="09")) == 3
+    siming = story.department("D-350203")
+    held = _rows(client, auth, period="2026-09", department_id=siming)
+    assert len(held) == 7 and {r[13] for r in held} == {"思明区城市管理办公室"}
+    assert _rows(client, auth, period="2026-09", department_id=story.department("D-350206")) == []

@@ -156,6 +156,20 @@ def test_region_figures(story: Story):
     grids = story.table("regions", "2026-09", now=NOW, level="unit_grid")
     assert sum(r["filed"] for r in grids.values()) == 8
     assert all(r["unit_grids"] == 1 for r in grids.values())
+    # 责任网格: the community's figures split between its two responsibility grids.
+    resp = story.table("regions", "2026-09", now=NOW, level="resp_grid")
+    assert sorted(resp) == [YINGCUI + "R01", YINGCUI + "R02"]
+    assert {r["name"] for r in resp.values()} == {"盈翠社区第一网格", "盈翠社区第二网格"}
+    for key in ("filed", "public_filed", "due", "closed", "closed_on_time", "overdue_open"):
+        assert sum(r[key] for r in resp.values()) == community[key], key
+    first = min(resp.values(), key=lambda r: r["rank"])
+    # Everything due there closed on time, no public report, < 3 filings a grid:
+    # 10 % × 100 + 20 % × 90 + 30 % × 100 + 40 % × 100, nothing to deduct
+    assert (first["closed"], first["closed_on_time"]) == (first["due"], first["due"])
+    assert (first["public_filed"], first["filing_score"]) == (0, 90)
+    assert (first["score"], first["grade"], first["rank"]) == (98.0, "A", 1)
+    other = max(resp.values(), key=lambda r: r["rank"])
+    assert other["deduction"] == pytest.approx(1.5)  # C overdue (1.0), B closed late (0.5)
 
 
 def test_inspector_figures(story: Story):
@@ -233,6 +247,33 @@ def test_a_reopened_case_counts_each_closure(story: Story):
     assert (r["closed"], r["closed_on_time"], r["due"]) == (2, 2, 2)
     assert (r["feedback_reviewed"], r["feedback_effective"]) == (3, 2)
     assert (r["return_visits"], r["satisfaction_rate"]) == (1, 0.0)
+
+
+def test_a_suspended_case_stops_its_clock(story: Story):
+    """挂账 (suspend) takes a case out of 应结案 while its deadline passes; resumed, it gets
+    the working time it had left and is due again, in the month that deadline falls in."""
+    s = story
+    case_id = s.report(at(22, 9))
+    s.act(case_id, "file", "operator", at(22, 9, 5))
+    dispatched = s.act(
+        case_id, "dispatch", "dispatcher", at(22, 9, 10), department_id=s.department("D-350203")
+    )
+    assert dispatched.due_at == at(24, 9, 10)  # urgency B: 2 working days
+    s.act(case_id, "suspend", "dispatcher", at(23, 9, 10), reason="需上级协调")
+    # 1 working day left; resumed on the first working day after the National Day holiday
+    resumed = s.act(case_id, "resume", "dispatcher", at(8, 9, month=10))
+    assert resumed.due_at == at(9, 9, month=10)
+
+    september = s.rates("2026-09", now=NOW)
+    assert (september["due"], september["overdue_open"]) == (0, 0)  # 24 Sep passed suspended
+    assert "D-350203" not in s.table("departments", "2026-09", now=NOW)
+
+    october = s.rates("2026-10", now=NOW)
+    assert (october["due"], october["closed"], october["overdue_open"]) == (1, 0, 1)
+    siming = s.table("departments", "2026-10", now=NOW)["D-350203"]
+    assert (siming["overdue_open"], siming["overdue_unhandled"], siming["deduction"]) == (1, 1, 1.0)
+    # 10 % × 100 (one case) + 30 % × 0 + 30 % × 0 + 30 % × (1 − 0) = 40, minus 1
+    assert (siming["score"], siming["grade"]) == (39.0, "E")
 
 
 def test_comparisons_previous_period_and_last_year(story: Story):

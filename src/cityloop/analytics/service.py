@@ -544,6 +544,7 @@ def export_cases(
                 Case.district.startswith(f.region),
                 Case.street.startswith(f.region),
                 Case.community.startswith(f.region),
+                Case.resp_grid.startswith(f.region),
                 Case.unit_grid.startswith(f.region),
             )
         )
