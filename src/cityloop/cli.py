@@ -134,11 +134,13 @@ def worker(
     interval: Annotated[float, typer.Option(help="seconds between sweeps")] = 60.0,
     once: Annotated[bool, typer.Option("--once", help="sweep once and exit")] = False,
 ) -> None:
-    """Run the clock sweep (deadline warnings, overdue marks, automatic urging), then deliver
-    the outbox (status pushes to partner platforms), each pass after the sweep's commit."""
+    """Run the clock sweep (deadline warnings, overdue marks, automatic urging), then bring the
+    evaluation rollups up to the timeline and deliver the outbox (status pushes to partner
+    platforms), each pass after the previous one's commit."""
     from sqlalchemy.exc import OperationalError
 
     from cityloop.db import make_engine, make_session_factory
+    from cityloop.evaluation import rollup
     from cityloop.kit.clock import Clock
     from cityloop.outbox.delivery import deliver_due
     from cityloop.supervision.sweep import sweep
@@ -162,6 +164,21 @@ def worker(
             console.print(
                 f"swept {result.examined}: {result.warnings} warnings, "
                 f"{result.overdue} overdue, {result.urged} urged"
+            )
+            # Its own transaction: a failure here must not undo the sweep's marks.
+            session = _session(url, write=True)
+            try:
+                rolled = rollup.refresh(
+                    session,
+                    calendar=working_calendar(session, get_settings().timezone),
+                    now=clock.now(),
+                )
+                session.commit()
+            finally:
+                session.close()
+            console.print(
+                f"rollups {'rebuilt' if rolled.rebuilt else 'refreshed'}: {rolled.cases} cases, "
+                f"up to event {rolled.last_event_id}"
             )
             pushed = deliver_due(outbox, now=clock.now())
             console.print(
@@ -376,7 +393,6 @@ def mqtt_bridge(
         f"bridging mqtt://{settings.host}:{settings.port} {settings.subscription} → {url}"
     )
     run_bridge(url, settings, timezone=get_settings().timezone, stop=stop)
-
 
 
 @app.command("evaluation-report")

@@ -7,12 +7,14 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+import pytest
 from bench.synthetic_history import CaseSpec, Grid, Step
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from cityloop.cases.models import CaseEvent
 from cityloop.cli import app
 from cityloop.evaluation import rollup, service
 from cityloop.evaluation.models import RollupState
@@ -167,6 +169,35 @@ def test_cli_refresh_and_report(story: Story, city_session, city_engine, tmp_pat
         app, ["evaluation-report", "--period", "09/2026", "--out", str(out), "--db", url]
     )
     assert bad.exit_code == 2 and "period" in bad.output
+
+
+def test_the_worker_keeps_the_rollups_up_to_the_timeline(
+    story: Story, city_session, city_engine, tmp_path
+):
+    """`cityloop worker` refreshes the rollups on every pass: the month's figures are read
+    from them up to the newest event, with no one running `evaluation-refresh` (R-EV-1)."""
+    if city_engine.dialect.name != "sqlite":
+        pytest.skip("one backend is enough for the command line; its queries are tested above")
+    copy = tmp_path / "city.db"
+    shutil.copy(city_engine.url.database, copy)
+    url = f"sqlite:///{copy}"
+    from cityloop.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        other = Story(session, story.places, tmp_path / "media")
+        _closed_case(other, 2)
+        _closed_case(other, 3, "09006")
+        session.commit()
+        top = session.scalar(select(func.max(CaseEvent.id)))
+    runner = CliRunner()
+    passed = runner.invoke(app, ["worker", "--once", "--db", url])
+    assert passed.exit_code == 0, passed.output
+    assert f"up to event {top}" in passed.output
+    with Session(engine) as session:
+        state = session.get(RollupState, rollup.STATE_ID)
+        assert state is not None and state.last_event_id == top
+    engine.dispose()
 
 
 def test_a_reader_never_derives_too_much(story: Story, city_session, monkeypatch, client, auth):

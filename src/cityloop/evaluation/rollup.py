@@ -246,8 +246,8 @@ def rebuild(session: Session, *, calendar: WorkingCalendar, now: datetime) -> Re
 
 
 def refresh(session: Session, *, calendar: WorkingCalendar, now: datetime) -> RefreshResult:
-    """Bring the rollups up to the timeline: the worker calls this after each sweep, in the
-    same transaction (the caller commits)."""
+    """Bring the rollups up to the timeline: the worker calls this after each sweep, in a
+    transaction of its own (the caller commits)."""
     state = _state(session)
     if state.signature != signature(session, calendar):
         return rebuild(session, calendar=calendar, now=now)
