@@ -29,6 +29,7 @@ from cityloop.models import load_all_models
 from cityloop.org.models import User
 from cityloop.org.service import issue_token
 from cityloop.places.service import PlaceIndex
+from cityloop.taxonomy import service as taxonomy_service
 
 load_all_models()
 
@@ -96,6 +97,14 @@ def city_engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def city_places(city_engine: Engine) -> PlaceIndex:
     with Session(city_engine) as session:
         return PlaceIndex.load(session)
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_classes() -> Iterator[None]:
+    # A test's edits to the taxonomy are rolled back behind the application's back: copies of
+    # the class rows it kept (taxonomy.service) must not outlive the test.
+    yield
+    taxonomy_service._class_cache.clear()
 
 
 def _bound_session_factory(connection: Connection) -> sessionmaker[Session]:

@@ -3,7 +3,7 @@ transaction), the current user, the clock, the calendar and the place index."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cityloop.cases.service import PUBLIC, Actor
-from cityloop.db import begin_write
+from cityloop.db import writing_session
 from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
@@ -22,15 +22,20 @@ from cityloop.org.service import read_token
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def _session(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.session_factory()
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        begin_write(session)
+async def _session(request: Request) -> AsyncIterator[Session]:
+    # Making the session touches no database, so it happens here, not in the thread pool; the
+    # endpoint's first statement begins the transaction. An endpoint may commit itself, in its
+    # own thread, to spare the request the hop to the pool that committing here takes.
+    factory = request.app.state.session_factory
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    session: Session = writing_session(factory) if writes else factory()
     try:
         yield session
-        session.commit()
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
         raise
     finally:
         session.close()

@@ -41,6 +41,26 @@ def test_reports_with_bad_fields_are_refused_and_nothing_is_written(client, auth
     assert client.get("/api/v1/cases", headers=auth("admin")).json()["total"] == before
 
 
+def test_a_class_taken_out_of_use_is_refused_by_the_next_report(client, auth, city_places):
+    """The classes are kept in memory for speed, yet an administrator's edit counts at once:
+    the next report of a class taken out of use is refused, and accepted again once it is
+    back (R-DX-2)."""
+    lon, lat = point_in(city_places, YINGCUI)
+    report = {"source": "public", "description": "暴露垃圾", "lon": lon, "lat": lat}
+    assert client.post("/api/v1/reports", json={**report, "class_code": "06010"}).status_code == 201
+    admin = auth("admin")
+    off = client.patch("/api/v1/classes/06010", json={"active": False}, headers=admin)
+    assert off.status_code == 200, off.text
+    refused = client.post("/api/v1/reports", json={**report, "class_code": "06010"})
+    assert refused.status_code == 422
+    assert (
+        refused.json()["field"] == "class_code" and "no longer in use" in refused.json()["detail"]
+    )
+    on = client.patch("/api/v1/classes/06010", json={"active": True}, headers=admin)
+    assert on.status_code == 200, on.text
+    assert client.post("/api/v1/reports", json={**report, "class_code": "06010"}).status_code == 201
+
+
 def test_idempotency_key_returns_the_same_case(client, city_places, auth):
     lon, lat = point_in(city_places, YINGCUI)
     body = {

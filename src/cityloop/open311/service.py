@@ -33,6 +33,7 @@ from cityloop.org.models import Department
 from cityloop.partners import service as partners
 from cityloop.partners.models import PartnerTicket
 from cityloop.taxonomy.models import ProblemClass
+from cityloop.taxonomy.service import find_class
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When this adapter's behaviour last changed (discovery's changeset).
@@ -109,7 +110,7 @@ def services(session: Session) -> list[dict[str, Any]]:
 def _service_class(session: Session, code: str | None) -> ProblemClass:
     if not code:
         raise ValidationFailed("service_code was not provided", field="service_code")
-    row = session.get(ProblemClass, code)
+    row = find_class(session, code)
     if row is None or row.level != "minor" or not row.active:
         raise NotFound(f"service_code {code!r} was not found", field="service_code")
     return row

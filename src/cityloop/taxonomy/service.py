@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from datetime import date
 from importlib import resources
 from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
@@ -160,9 +162,74 @@ def seed_defaults(session: Session) -> int:
     return len(classes)
 
 
+# Every report reads its class; the taxonomy changes a few times a year. Copies of the class
+# rows are kept per database for CLASS_CACHE_SECONDS: edits made through this process drop them
+# at once (update_class), other processes see edits within that time, as with the calendar.
+CLASS_CACHE_SECONDS = 30.0
+_class_cache: weakref.WeakKeyDictionary[Any, tuple[float, dict[str, ProblemClass]]] = (
+    weakref.WeakKeyDictionary()
+)
+_class_cache_lock = threading.Lock()
+
+
+def _database_of(session: Session) -> Any:
+    # The pool: shared by an engine, its copies with other options and their connections.
+    bind: Any = session.get_bind()
+    return bind.engine.pool
+
+
+def _cached_classes(session: Session) -> dict[str, ProblemClass]:
+    """Classes by code and by legacy alias: detached copies, read-only, never added to a
+    session (they are built from the rows, not loaded into this session's identity map)."""
+    database = _database_of(session)
+    entry = _class_cache.get(database)
+    if entry is not None and time.monotonic() - entry[0] <= CLASS_CACHE_SECONDS:
+        return entry[1]
+    columns = ProblemClass.__table__.columns
+    by_code = {
+        row.code: ProblemClass(**{c.key: getattr(row, c.key) for c in columns})
+        for row in session.execute(select(*columns))
+    }
+    for alias, class_code in session.execute(select(ClassAlias.alias, ClassAlias.class_code)):
+        if alias not in by_code and class_code in by_code:
+            by_code[alias] = by_code[class_code]
+    with _class_cache_lock:
+        _class_cache[database] = (time.monotonic(), by_code)
+    return by_code
+
+
+def forget_cached_classes(session: Session) -> None:
+    """Drop the copies now, and again when this session commits: a request that read the
+    classes in between must not keep the old ones for CLASS_CACHE_SECONDS."""
+    with _class_cache_lock:
+        _class_cache.pop(_database_of(session), None)
+    session.info[_FORGET_ON_COMMIT] = _database_of(session)
+
+
+_FORGET_ON_COMMIT = "cityloop_forget_classes"
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _forget_committed_edits(session: Session) -> None:
+    database = session.info.pop(_FORGET_ON_COMMIT, None)
+    if database is not None:
+        with _class_cache_lock:
+            _class_cache.pop(database, None)
+
+
+def find_class(session: Session, code: str) -> ProblemClass | None:
+    """A class by its code, major or minor, in use or not: a read-only copy (see above)."""
+    found = _cached_classes(session).get(code)
+    if found is None or found.code != code:  # seeded since the copies were taken
+        found = session.get(ProblemClass, code)
+    return found
+
+
 def get_class(session: Session, code: str, *, field: str = "class_code") -> ProblemClass:
     """A minor class by its current code or a legacy alias; a clear error otherwise."""
-    found = session.get(ProblemClass, code)
+    found = _cached_classes(session).get(code)
+    if found is None:  # a class seeded since the copies were taken
+        found = session.get(ProblemClass, code)
     if found is None:
         alias_row = session.scalars(select(ClassAlias).where(ClassAlias.alias == code)).first()
         if alias_row is not None:
@@ -237,14 +304,16 @@ def update_class(session: Session, code: str, changes: dict[str, Any]) -> Proble
             raise ValidationFailed("handling_days maps A/B/C to positive working days", field=key)
         setattr(row, key, value)
     session.flush()
+    forget_cached_classes(session)
     return row
 
 
 def working_calendar(session: Session, timezone: str = "Asia/Shanghai") -> WorkingCalendar:
     """The official calendar plus this city's overrides."""
     overrides = {row.day: row.is_workday for row in session.scalars(select(CalendarOverride))}
-    return WorkingCalendar(timezone=timezone, overrides=overrides,
-                           stage_minutes=stage_limits(session))
+    return WorkingCalendar(
+        timezone=timezone, overrides=overrides, stage_minutes=stage_limits(session)
+    )
 
 
 class TimeRulesCache:
