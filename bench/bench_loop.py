@@ -74,6 +74,7 @@ def loop_rate(engine: Engine, cases: int, media_dir: Path) -> tuple[float, int]:
         calendar = working_calendar(session)
         siming = session.scalar(select(Department.id).where(Department.code == "D-350203"))
         photo = store_photo(session, jpeg(), "bench.jpg", directory=media_dir, now=datetime.now(TZ))
+        photo_id = photo.id  # read before the commit expires it
         session.commit()
     lon, lat = sample_point(places, "350203011003")
     now = datetime(2026, 9, 2, 9, 0, tzinfo=TZ)
@@ -103,7 +104,7 @@ def loop_rate(engine: Engine, cases: int, media_dir: Path) -> tuple[float, int]:
             now += timedelta(seconds=1)
             body = dict(payload)
             if "photos" in body:
-                body["photos"] = [photo.id]
+                body["photos"] = [photo_id]
             if action == "dispatch":
                 body["department_id"] = siming
             with Session(engine) as session:

@@ -225,7 +225,7 @@ def transition(
     held: Case | None = None,
 ) -> Case:
     """Take one row of the transition table on a case. `held` is the case when this
-    transaction already holds its row (it made the case, or locked it): it is not read again."""
+    transaction made it: it is not read again, nor written before the transaction ends."""
     row = BY_ACTION.get(action)
     if row is None:
         raise NotFound(f"unknown action {action!r}")
@@ -263,6 +263,10 @@ def transition(
         event_payload = {**ctx.payload, **ctx.notes}
         _append_event(session, case, actor, action, from_state, target, now, event_payload, photos)
         push_to_partner(session, case, action, from_state, event_payload, now)
+    if case is held:
+        # This transaction made the case, so no one else can write it: its row is written
+        # once, when the caller's transaction ends, however many actions it takes meanwhile.
+        return case
     try:
         session.flush()
     except (StaleDataError, IntegrityError) as exc:
