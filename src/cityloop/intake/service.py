@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import h3
-from sqlalchemy import bindparam, func, insert, literal, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -258,15 +258,16 @@ def _guess_class(session: Session, description: str, notes: dict[str, Any]) -> s
 
 # Built once, with one parameter per cell of the disk (19 at radius 2; a disk touching one
 # of h3's pentagons has fewer, and repeats a cell): an expanding IN list would be rendered
-# anew for every report, which costs more than the query.
+# anew for every report, which costs more than the query. Only the class and the cells are
+# in SQL, so that ix_cases_class_h3 is the one index that can serve it: PostgreSQL plans a
+# prepared statement once for all values, and with the time window or the open states in the
+# condition that plan read every case of the class in the window (all the city's) instead.
+# The state and the window are checked on the few rows the cells hold.
 _DISK_RADIUS = 2
 _DISK_CELLS = 1 + 3 * _DISK_RADIUS * (_DISK_RADIUS + 1)
-_NEARBY_OPEN = select(Case.id, Case.lon, Case.lat).where(
+_NEARBY = select(Case.id, Case.lon, Case.lat, Case.state, Case.created_at).where(
     Case.class_code == bindparam("class_code"),
     Case.h3_cell.in_([bindparam(f"cell{i}") for i in range(_DISK_CELLS)]),
-    Case.state.in_([literal(state) for state in sorted(OPEN_STATES)]),
-    Case.created_at >= bindparam("since"),
-    Case.created_at <= bindparam("now"),
 )
 
 
@@ -280,10 +281,11 @@ def find_duplicate(
     cells += cells[:1] * (_DISK_CELLS - len(cells))
     since = now - timedelta(days=DUPLICATE_WINDOW_DAYS)
     parameters: dict[str, Any] = {f"cell{i}": cell for i, cell in enumerate(cells)}
-    parameters.update(class_code=class_code, since=since, now=now)
-    candidates = session.execute(_NEARBY_OPEN, parameters).all()
+    parameters["class_code"] = class_code
     nearest = sorted(
-        (haversine_m(lon, lat, c_lon, c_lat), case_id) for case_id, c_lon, c_lat in candidates
+        (haversine_m(lon, lat, c_lon, c_lat), case_id)
+        for case_id, c_lon, c_lat, state, created_at in session.execute(_NEARBY, parameters)
+        if state in OPEN_STATES and since <= created_at <= now
     )
     for distance, case_id in nearest:
         if distance > DUPLICATE_RADIUS_M:
