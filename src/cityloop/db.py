@@ -6,7 +6,6 @@ transaction and commits.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,21 +118,6 @@ def begin_write(session: Session) -> None:
     and when the transaction has already begun."""
     if not session.in_transaction():
         session.connection(execution_options={WRITE_OPTION: True})
-
-
-def writing_session(factory: sessionmaker[Session]) -> Session:
-    """A session whose transaction will begin as a writing one, without touching the database
-    yet (begin_write() connects at once): the request's first statement begins it."""
-    bind = factory.kw.get("bind")
-    if not isinstance(bind, Engine):
-        return factory()  # bound to a connection whose transaction has begun already (tests)
-    writing = _writing_engines.get(bind)
-    if writing is None:
-        writing = _writing_engines[bind] = bind.execution_options(**{WRITE_OPTION: True})
-    return factory(bind=writing)
-
-
-_writing_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

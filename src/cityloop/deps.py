@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cityloop.cases.service import PUBLIC, Actor
-from cityloop.db import writing_session
+from cityloop.db import begin_write
 from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
@@ -23,12 +23,19 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 
 
 async def _session(request: Request) -> AsyncIterator[Session]:
-    # Making the session touches no database, so it happens here, not in the thread pool; the
-    # endpoint's first statement begins the transaction. An endpoint may commit itself, in its
-    # own thread, to spare the request the hop to the pool that committing here takes.
-    factory = request.app.state.session_factory
+    # Making the session touches no database, so it happens here, not in the thread pool; on
+    # PostgreSQL the endpoint's first statement begins the transaction. An endpoint may commit
+    # itself, in its own thread, to spare the request the hop to the pool that committing here
+    # takes.
+    session: Session = request.app.state.session_factory()
     writes = request.method not in ("GET", "HEAD", "OPTIONS")
-    session: Session = writing_session(factory) if writes else factory()
+    if writes and session.get_bind().dialect.name == "sqlite":
+        # BEGIN IMMEDIATE waits for the writer before it: in the thread pool, never on the
+        # event loop (an async endpoint's first statement would run there), and first, before
+        # any lock of this process is taken (the calendar cache loads under one): a writer
+        # that took the database's lock later, inside it, deadlocked with one waiting for it
+        # until the busy timeout (503s in `bench/load_day.py` on SQLite).
+        await run_in_threadpool(begin_write, session)
     try:
         yield session
         if session.in_transaction():
