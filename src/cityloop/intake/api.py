@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from cityloop.cases.service import Actor
 from cityloop.deps import (
@@ -111,28 +112,37 @@ def post_report(
     return answer
 
 
-async def _read_photos(
-    request: Request, session: Any, files: list[UploadFile], now: datetime, uploaded_by: int | None
-) -> list[str]:
-    settings = request.app.state.settings
+async def _read_uploads(
+    request: Request, files: list[UploadFile]
+) -> list[tuple[bytes, str | None]]:
+    """The photos' bytes (one over the size limit, so that store_photo can say so)."""
+    limit = request.app.state.settings.media_limits.max_photo_bytes + 1
     if len(files) > MAX_PHOTOS:
         raise ValidationFailed(f"at most {MAX_PHOTOS} photos, not {len(files)}", field="photos")
-    ids = []
-    for index, upload in enumerate(files):
-        data = await upload.read(settings.media_limits.max_photo_bytes + 1)
-        ids.append(
-            store_photo(
-                session,
-                data,
-                upload.filename,
-                directory=settings.media_dir,
-                now=now,
-                uploaded_by=uploaded_by,
-                limits=settings.media_limits,
-                field=f"photos.{index}",
-            ).id
-        )
-    return ids
+    return [(await upload.read(limit), upload.filename) for upload in files]
+
+
+def _store_photos(
+    request: Request,
+    session: Any,
+    uploads: list[tuple[bytes, str | None]],
+    now: datetime,
+    uploaded_by: int | None,
+) -> list[str]:
+    settings = request.app.state.settings
+    return [
+        store_photo(
+            session,
+            data,
+            filename,
+            directory=settings.media_dir,
+            now=now,
+            uploaded_by=uploaded_by,
+            limits=settings.media_limits,
+            field=f"photos.{index}",
+        ).id
+        for index, (data, filename) in enumerate(uploads)
+    ]
 
 
 @router.post(
@@ -162,46 +172,56 @@ async def inspector_report(
     if user.role not in ("inspector", "admin"):
         raise Forbidden("the inspector app is for inspectors")
     actor = Actor.of(user)
-    if idempotency_key:
-        existing = service.find_by_idempotency_key(session, f"inspector:{idempotency_key}")
-        if existing is not None:  # a retry from a phone that lost the answer: no new photos
-            return _report_out(session, existing)
-    photo_ids = await _read_photos(request, session, photos, now, user.id)
-    voice_id = None
-    if voice is not None:
-        settings = request.app.state.settings
-        data = await voice.read(settings.media_limits.max_voice_bytes + 1)
-        voice_id = store_voice(
-            session,
-            data,
-            voice.filename,
-            voice.content_type,
-            directory=settings.media_dir,
-            now=now,
-            uploaded_by=user.id,
-            limits=settings.media_limits,
-        ).id
-    case, _ = receive(
-        session,
-        Report(
-            source="inspector",
-            class_code=class_code,
-            description=description,
-            lon=lon,
-            lat=lat,
-            urgency=urgency,
-            address=address,
-            component_id=component_id,
-            photos=photo_ids,
-            voice=voice_id,
-        ),
-        actor=actor,
-        places=places,
-        calendar=calendar,
-        now=now,
-        idempotency_key=idempotency_key,
+    settings = request.app.state.settings
+    uploads = await _read_uploads(request, photos)
+    voice_data = (
+        await voice.read(settings.media_limits.max_voice_bytes + 1) if voice is not None else None
     )
-    return _report_out(session, case)
+
+    # Pillow's checks and the database work run in the thread pool, never on the event loop.
+    def save() -> ReportOut:
+        if idempotency_key:
+            existing = service.find_by_idempotency_key(session, f"inspector:{idempotency_key}")
+            if existing is not None:  # a retry from a phone that lost the answer: no new photos
+                return _report_out(session, existing)
+        photo_ids = _store_photos(request, session, uploads, now, user.id)
+        voice_id = None
+        if voice is not None and voice_data is not None:
+            voice_id = store_voice(
+                session,
+                voice_data,
+                voice.filename,
+                voice.content_type,
+                directory=settings.media_dir,
+                now=now,
+                uploaded_by=user.id,
+                limits=settings.media_limits,
+            ).id
+        case, _ = receive(
+            session,
+            Report(
+                source="inspector",
+                class_code=class_code,
+                description=description,
+                lon=lon,
+                lat=lat,
+                urgency=urgency,
+                address=address,
+                component_id=component_id,
+                photos=photo_ids,
+                voice=voice_id,
+            ),
+            actor=actor,
+            places=places,
+            calendar=calendar,
+            now=now,
+            idempotency_key=idempotency_key,
+        )
+        answer = _report_out(session, case)
+        session.commit()
+        return answer
+
+    return await run_in_threadpool(save)
 
 
 class _WindowLimiter:
@@ -259,35 +279,43 @@ async def citizen_report(
             f"channel must be one of {', '.join(CITIZEN_CHANNELS)}", field="channel"
         )
     client = request.client.host if request.client else "unknown"
-    if idempotency_key:
-        existing = service.find_by_idempotency_key(session, f"{channel}:{idempotency_key}")
-        if existing is not None:
-            return _report_out(session, existing)
-    if not _citizen_limiter.hit(client):
-        raise TooManyRequests("too many reports from this address; please wait", field="client")
-    service.check_citizen_quota(session, phone, now)
-    photo_ids = await _read_photos(request, session, photos or [], now, None)
-    case, _ = receive(
-        session,
-        Report(
-            source=channel,
-            class_code=class_code,
-            description=description,
-            lon=lon,
-            lat=lat,
-            address=address,
-            reporter_name=name,
-            reporter_phone=phone,
-            photos=photo_ids,
-        ),
-        actor=service.PUBLIC,
-        places=places,
-        calendar=calendar,
-        now=now,
-        idempotency_key=idempotency_key,
-        gazetteer=gazetteer,
-    )
-    return _report_out(session, case)
+    uploads = await _read_uploads(request, photos or [])
+
+    # Pillow's checks and the database work run in the thread pool, never on the event loop.
+    def save() -> ReportOut:
+        if idempotency_key:
+            existing = service.find_by_idempotency_key(session, f"{channel}:{idempotency_key}")
+            if existing is not None:
+                return _report_out(session, existing)
+        if not _citizen_limiter.hit(client):
+            raise TooManyRequests("too many reports from this address; please wait", field="client")
+        service.check_citizen_quota(session, phone, now)
+        photo_ids = _store_photos(request, session, uploads, now, None)
+        case, _ = receive(
+            session,
+            Report(
+                source=channel,
+                class_code=class_code,
+                description=description,
+                lon=lon,
+                lat=lat,
+                address=address,
+                reporter_name=name,
+                reporter_phone=phone,
+                photos=photo_ids,
+            ),
+            actor=service.PUBLIC,
+            places=places,
+            calendar=calendar,
+            now=now,
+            idempotency_key=idempotency_key,
+            gazetteer=gazetteer,
+        )
+        answer = _report_out(session, case)
+        session.commit()
+        return answer
+
+    return await run_in_threadpool(save)
 
 
 class RatingIn(BaseModel):

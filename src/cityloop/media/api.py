@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from cityloop.deps import NowDep, SessionDep, UserDep
 from cityloop.media import service
@@ -58,30 +59,37 @@ async def upload(
 ) -> MediaOut:
     settings = request.app.state.settings
     data = await file.read(settings.media_limits.max_photo_bytes + 1)
-    if (file.content_type or "").startswith("audio/"):
-        row = service.store_voice(
-            session,
-            data,
-            file.filename,
-            file.content_type,
-            directory=settings.media_dir,
-            now=now,
-            uploaded_by=user.id,
-            limits=settings.media_limits,
-            field="file",
-        )
-    else:
-        row = service.store_photo(
-            session,
-            data,
-            file.filename,
-            directory=settings.media_dir,
-            now=now,
-            uploaded_by=user.id,
-            limits=settings.media_limits,
-            field="file",
-        )
-    return media_out(row)
+
+    # Pillow's checks and the database work run in the thread pool, never on the event loop.
+    def save() -> MediaOut:
+        if (file.content_type or "").startswith("audio/"):
+            row = service.store_voice(
+                session,
+                data,
+                file.filename,
+                file.content_type,
+                directory=settings.media_dir,
+                now=now,
+                uploaded_by=user.id,
+                limits=settings.media_limits,
+                field="file",
+            )
+        else:
+            row = service.store_photo(
+                session,
+                data,
+                file.filename,
+                directory=settings.media_dir,
+                now=now,
+                uploaded_by=user.id,
+                limits=settings.media_limits,
+                field="file",
+            )
+        answer = media_out(row)
+        session.commit()
+        return answer
+
+    return await run_in_threadpool(save)
 
 
 @router.get(
