@@ -153,11 +153,8 @@ def worker(
         try:
             session = _session(url, write=True)
             try:
-                result = sweep(
-                    session,
-                    now=clock.now(),
-                    calendar=working_calendar(session, get_settings().timezone),
-                )
+                calendar = working_calendar(session, get_settings().timezone)
+                result = sweep(session, now=clock.now(), calendar=calendar)
                 session.commit()
             finally:
                 session.close()
@@ -168,11 +165,7 @@ def worker(
             # Its own transaction: a failure here must not undo the sweep's marks.
             session = _session(url, write=True)
             try:
-                rolled = rollup.refresh(
-                    session,
-                    calendar=working_calendar(session, get_settings().timezone),
-                    now=clock.now(),
-                )
+                rolled = rollup.refresh(session, calendar=calendar, now=clock.now())
                 session.commit()
             finally:
                 session.close()

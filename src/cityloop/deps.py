@@ -3,9 +3,9 @@ transaction), the current user, the clock, the calendar and the place index."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -18,6 +18,8 @@ from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
 from cityloop.org.service import read_token
+
+T = TypeVar("T")
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -50,6 +52,18 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 
 # scope="function": commit before the response leaves, so a 2xx means the data is saved.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+async def saved_in_thread(session: Session, work: Callable[[], T]) -> T:
+    """For an async endpoint (it reads an upload): its blocking work — Pillow's checks, the
+    database — and the commit, in one hop to the thread pool, never on the event loop."""
+
+    def unit() -> T:
+        result = work()
+        session.commit()
+        return result
+
+    return await run_in_threadpool(unit)
 
 
 # The dependencies below that do no I/O are `async def`: a plain `def` would cost each request

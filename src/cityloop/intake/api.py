@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from cityloop.cases.service import Actor
 from cityloop.deps import (
@@ -23,6 +22,7 @@ from cityloop.deps import (
     PlacesDep,
     SessionDep,
     UserDep,
+    saved_in_thread,
 )
 from cityloop.errors import Forbidden, TooManyRequests, ValidationFailed
 from cityloop.intake import service
@@ -178,7 +178,6 @@ async def inspector_report(
         await voice.read(settings.media_limits.max_voice_bytes + 1) if voice is not None else None
     )
 
-    # Pillow's checks and the database work run in the thread pool, never on the event loop.
     def save() -> ReportOut:
         if idempotency_key:
             existing = service.find_by_idempotency_key(session, f"inspector:{idempotency_key}")
@@ -217,11 +216,9 @@ async def inspector_report(
             now=now,
             idempotency_key=idempotency_key,
         )
-        answer = _report_out(session, case)
-        session.commit()
-        return answer
+        return _report_out(session, case)
 
-    return await run_in_threadpool(save)
+    return await saved_in_thread(session, save)
 
 
 class _WindowLimiter:
@@ -281,7 +278,6 @@ async def citizen_report(
     client = request.client.host if request.client else "unknown"
     uploads = await _read_uploads(request, photos or [])
 
-    # Pillow's checks and the database work run in the thread pool, never on the event loop.
     def save() -> ReportOut:
         if idempotency_key:
             existing = service.find_by_idempotency_key(session, f"{channel}:{idempotency_key}")
@@ -311,11 +307,9 @@ async def citizen_report(
             idempotency_key=idempotency_key,
             gazetteer=gazetteer,
         )
-        answer = _report_out(session, case)
-        session.commit()
-        return answer
+        return _report_out(session, case)
 
-    return await run_in_threadpool(save)
+    return await saved_in_thread(session, save)
 
 
 class RatingIn(BaseModel):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
-from cityloop.deps import NowDep, SessionDep, UserDep
+from cityloop.deps import NowDep, SessionDep, UserDep, saved_in_thread
 from cityloop.media import service
 from cityloop.media.models import Media
 
@@ -60,36 +59,22 @@ async def upload(
     settings = request.app.state.settings
     data = await file.read(settings.media_limits.max_photo_bytes + 1)
 
-    # Pillow's checks and the database work run in the thread pool, never on the event loop.
+    common: dict[str, Any] = {
+        "directory": settings.media_dir,
+        "now": now,
+        "uploaded_by": user.id,
+        "limits": settings.media_limits,
+        "field": "file",
+    }
+
     def save() -> MediaOut:
         if (file.content_type or "").startswith("audio/"):
-            row = service.store_voice(
-                session,
-                data,
-                file.filename,
-                file.content_type,
-                directory=settings.media_dir,
-                now=now,
-                uploaded_by=user.id,
-                limits=settings.media_limits,
-                field="file",
-            )
+            row = service.store_voice(session, data, file.filename, file.content_type, **common)
         else:
-            row = service.store_photo(
-                session,
-                data,
-                file.filename,
-                directory=settings.media_dir,
-                now=now,
-                uploaded_by=user.id,
-                limits=settings.media_limits,
-                field="file",
-            )
-        answer = media_out(row)
-        session.commit()
-        return answer
+            row = service.store_photo(session, data, file.filename, **common)
+        return media_out(row)
 
-    return await run_in_threadpool(save)
+    return await saved_in_thread(session, save)
 
 
 @router.get(

@@ -201,9 +201,10 @@ def _cached_classes(session: Session) -> dict[str, ProblemClass]:
 def forget_cached_classes(session: Session) -> None:
     """Drop the copies now, and again when this session commits: a request that read the
     classes in between must not keep the old ones for CLASS_CACHE_SECONDS."""
+    database = _database_of(session)
     with _class_cache_lock:
-        _class_cache.pop(_database_of(session), None)
-    session.info[_FORGET_ON_COMMIT] = _database_of(session)
+        _class_cache.pop(database, None)
+    session.info[_FORGET_ON_COMMIT] = database
 
 
 _FORGET_ON_COMMIT = "cityloop_forget_classes"
