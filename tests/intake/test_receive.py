@@ -4,16 +4,20 @@ Run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 
+import h3
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.service import PUBLIC, Actor, transition
+from cityloop.cases.states import OPEN_CASE_SQL
 from cityloop.errors import ValidationFailed
-from cityloop.intake.service import Report, receive
-from cityloop.kit.geo import haversine_m
+from cityloop.intake.service import _DISK_CELLS, _DISK_RADIUS, _NEARBY, Report, receive
+from cityloop.kit.geo import h3_cell, haversine_m
 from cityloop.taxonomy.service import working_calendar
 from tests.cases.helpers import point_in
 from tests.conftest import TZ
@@ -203,3 +207,39 @@ def test_two_sends_of_one_key_at_once_give_one_case(city_db):
     assert results["first"] == (results["second"][0], True)
     assert results["second"][1] is False
     assert stored == 1
+
+
+def _nearby_plan(session: Session, lon: float, lat: float) -> str:
+    """The database's plan for the duplicate search at (lon, lat)."""
+    cells = list(h3.grid_disk(h3_cell(lon, lat), _DISK_RADIUS))
+    cells += cells[:1] * (_DISK_CELLS - len(cells))
+    parameters = {f"cell{i}": cell for i, cell in enumerate(cells)} | {"class_code": BIN}
+    connection = session.connection()
+    compiled = _NEARBY.compile(dialect=connection.dialect)
+    if connection.dialect.name == "sqlite":
+        arguments = tuple(parameters[name] for name in compiled.positiontup or ())
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", arguments).all()
+    else:
+        # With the table this small a sequential scan is cheapest; what is asked here is
+        # whether the partial index can serve the query at all.
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", parameters).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_the_duplicate_search_reads_the_index_of_open_cases_only(
+    report_at, city_places, city_session
+):
+    """R-IN-1 at a hot spot: merged reports and closed cases pile up where the same problem
+    comes back; the search for an open duplicate reads the partial index of open cases, whose
+    condition it must repeat word for word (a change of the states needs a migration)."""
+    migration = importlib.import_module(
+        "cityloop.migrations.versions.0006_open_case_duplicate_index"
+    )
+    assert migration._OPEN == OPEN_CASE_SQL
+    lon, lat = point_in(city_places, YINGCUI)
+    first, _ = report_at(lon, lat)
+    for _ in range(3):
+        again, _ = report_at(lon, lat)
+        assert again.merged_into_id == first.id
+    assert "ix_cases_open_class_h3" in _nearby_plan(city_session, lon, lat)

@@ -16,10 +16,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cityloop.cases.states import OPEN_CASE_SQL
 from cityloop.db import Base, UtcDateTime
 
 
@@ -29,6 +31,15 @@ class Case(Base):
         CheckConstraint("urgency IN ('A', 'B', 'C')", name="urgency"),
         Index("ix_cases_state_department", "state", "department_id"),
         Index("ix_cases_class_h3", "class_code", "h3_cell"),
+        # The duplicate search of every report: open cases only, so it stays as small as the
+        # city's open work however long the history (merged reports pile up at hot spots).
+        Index(
+            "ix_cases_open_class_h3",
+            "class_code",
+            "h3_cell",
+            postgresql_where=text(OPEN_CASE_SQL),
+            sqlite_where=text(OPEN_CASE_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -34,6 +34,11 @@ STATES: dict[str, tuple[str, str, bool]] = {
     "archived": ("已归档", "Archived", False),
 }
 OPEN_STATES = frozenset(s for s, (_, _, is_open) in STATES.items() if is_open)
+# "The case is open" in SQL, with literals: the partial index of open cases
+# (ix_cases_open_class_h3) serves only a query that repeats this condition word for word.
+OPEN_CASE_SQL = "state NOT IN ({})".format(
+    ", ".join(f"'{s}'" for s in sorted(set(STATES) - OPEN_STATES))
+)
 
 # The clock that runs while a case sits in a state (suspended: no clock).
 STATE_STAGE: dict[str, str] = {

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from cityloop.cases.models import Case
 from cityloop.cases.service import Actor
 from cityloop.deps import (
     ActorDep,
@@ -72,8 +74,9 @@ class ReportOut(BaseModel):
 def _report_out(session: Any, case: Any) -> ReportOut:
     duplicate_of = None
     if case.merged_into_id is not None:
-        target = session.get(type(case), case.merged_into_id)
-        duplicate_of = target.ticket if target is not None else None
+        # The ticket alone: the case it joined was written in this transaction, so the ORM
+        # would load its whole row again.
+        duplicate_of = session.scalar(select(Case.ticket).where(Case.id == case.merged_into_id))
     return ReportOut(
         id=case.id,
         ticket=case.ticket,

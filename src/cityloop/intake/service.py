@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import h3
 from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from cityloop.cases.service import (
     get_case,
     transition,
 )
-from cityloop.cases.states import OPEN_STATES
+from cityloop.cases.states import OPEN_CASE_SQL, OPEN_STATES
 from cityloop.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from cityloop.intake.models import HotlineCall, InspectorPosition
 from cityloop.kit.calendar import WorkingCalendar
@@ -258,16 +259,18 @@ def _guess_class(session: Session, description: str, notes: dict[str, Any]) -> s
 
 # Built once, with one parameter per cell of the disk (19 at radius 2; a disk touching one
 # of h3's pentagons has fewer, and repeats a cell): an expanding IN list would be rendered
-# anew for every report, which costs more than the query. Only the class and the cells are
-# in SQL, so that ix_cases_class_h3 is the one index that can serve it: PostgreSQL plans a
-# prepared statement once for all values, and with the time window or the open states in the
-# condition that plan read every case of the class in the window (all the city's) instead.
-# The state and the window are checked on the few rows the cells hold.
+# anew for every report, which costs more than the query. The open-case condition is the
+# partial index's own (ix_cases_open_class_h3), so that index, which holds open cases only,
+# is the one that can serve it: before it, every case the cells ever had came back and was
+# filtered here (a hot spot's merged reports and years of closed cases, for every report).
+# The time window is checked on the few rows returned: with it in SQL, PostgreSQL's
+# generic plan for the prepared statement could read the class's whole window instead.
 _DISK_RADIUS = 2
 _DISK_CELLS = 1 + 3 * _DISK_RADIUS * (_DISK_RADIUS + 1)
 _NEARBY = select(Case.id, Case.lon, Case.lat, Case.state, Case.created_at).where(
     Case.class_code == bindparam("class_code"),
     Case.h3_cell.in_([bindparam(f"cell{i}") for i in range(_DISK_CELLS)]),
+    sql_text(OPEN_CASE_SQL),
 )
 
 
