@@ -28,6 +28,7 @@ from cityloop.geocoding.service import GazetteerHolder
 from cityloop.intake.api import router as intake_router
 from cityloop.iot.api import router as iot_router
 from cityloop.kit.clock import Clock
+from cityloop.kit.heap import release_long_lived, settle_long_lived, tune_for_server
 from cityloop.media.api import router as media_router
 from cityloop.open311.api import router as open311_router
 from cityloop.org.api import router as org_router
@@ -80,12 +81,15 @@ class BodySizeLimit:
 
 
 class PlaceIndexHolder:
-    """Loads the grid index once, on first use, and hands the same one to every request."""
+    """Loads the grid index once, on first use, and hands the same one to every request.
+    In a server process (`settle`), the loaded index is then kept out of the garbage
+    collector's walks (kit.heap)."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], *, settle: bool = False) -> None:
         self._factory = factory
         self._index: PlaceIndex | None = None
         self._lock = threading.Lock()
+        self.settle = settle
 
     def __call__(self) -> PlaceIndex:
         if self._index is None:
@@ -93,6 +97,8 @@ class PlaceIndexHolder:
                 if self._index is None:
                     with self._factory() as session:
                         self._index = PlaceIndex.load(session)
+                    if self.settle:
+                        settle_long_lived()
         return self._index
 
     @property
@@ -100,6 +106,8 @@ class PlaceIndexHolder:
         return self._index is None
 
     def reset(self) -> None:
+        if self.settle and self._index is not None:
+            release_long_lived()
         self._index = None
 
 
@@ -128,6 +136,15 @@ def _unstorable_param(request: Request) -> tuple[str, str] | None:
             if "\x00" in text or (digits.isdigit() and int(digits) > _DB_INT_MAX):
                 return where, name
     return None
+
+
+def create_server_app() -> FastAPI:
+    """The factory `cityloop serve` gives uvicorn, one call per worker process: the
+    application, plus the garbage-collector policy of a long-running server (kit.heap)."""
+    tune_for_server()
+    app = create_app()
+    app.state.places.settle = True
+    return app
 
 
 def create_app(
