@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -46,8 +46,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def prepare(url: str, media_dir: Path) -> list[tuple[float, float]]:
-    """Schema + the demo city without cases; returns points inside unit grids."""
+def prepare(url: str, media_dir: Path, history: int) -> list[tuple[float, float]]:
+    """Schema + the demo city with `history` cases over the past year (a running city's
+    tables, and the planner statistics it has); returns points inside unit grids."""
     from cityloop.db import Base, make_engine
     from cityloop.demo.build import build
     from cityloop.models import load_all_models
@@ -61,11 +62,24 @@ def prepare(url: str, media_dir: Path) -> list[tuple[float, float]]:
     with Session(engine) as session:
         build(session, cases=0, now=datetime(2026, 9, 1, 9, 0, tzinfo=TZ), media_dir=media_dir)
         session.commit()
+        if history:
+            from synthetic_history import generate  # this script runs from bench/
+
+            today = datetime.now(TZ).date()
+            generate(
+                session,
+                cases=history,
+                first_day=today - timedelta(days=365),
+                last_day=today - timedelta(days=1),
+            )
+            session.commit()
         centroids = session.execute(select(UnitGrid.centroid_lon, UnitGrid.centroid_lat)).all()
         places = PlaceIndex.load(session)
     if engine.dialect.name == "postgresql":
         # The city's bulk load is not part of the measurement: its dirty pages are written and
-        # its tables analysed now, not by a checkpoint in the middle of the window.
+        # its tables analysed now, not by a checkpoint in the middle of the window. Without
+        # statistics (a new table, autovacuum off) the planner takes the cases table for empty
+        # and reads every case of the class for each duplicate search.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
             conn.execute(text("CHECKPOINT"))
@@ -125,11 +139,14 @@ def start_server(
     if noop:  # the HTTP stack alone (bench/noop_app.py), same server settings
         command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent)]
         command += ["noop_app:app", "--log-level", "warning", "--no-access-log"]
+    # The server's log goes to a file (a pipe nobody reads would stop the server once full);
+    # main() prints its errors after a run that had any.
+    log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen(
         [*command, "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     deadline = time.time() + 60
@@ -142,21 +159,57 @@ def start_server(
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(
-        "server did not start: " + (proc.stderr.read().decode() if proc.stderr else "")
-    )
+    raise RuntimeError("server did not start: " + (data_dir / "server.log").read_text())
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of the server and its worker processes."""
-    total = 0
+def print_server_errors(data_dir: Path) -> None:
+    """The tracebacks and error lines of the server's log, if it has any."""
+    lines = (data_dir / "server.log").read_text(errors="replace").splitlines()
+    wanted = [line for line in lines if "Error" in line or "error" in line or "raise" in line]
+    for line in wanted[-20:]:
+        print(f"  server log: {line[:300]}", flush=True)
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (the server's worker processes)."""
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
     except OSError:
         pass
+    return pids
+
+
+def database_pids() -> list[int]:
+    """PostgreSQL's processes on this machine (none for SQLite, which runs in the server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
     for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the server and its worker processes."""
+    total = 0
+    for p in process_tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -257,7 +310,10 @@ def sustained(
     clients: int,
     warmup: float,
     window: float,
+    server_pid: int | None = None,
 ) -> tuple[float, int]:
+    """Closed-loop rate in the window; with the server's pid, also prints where the machine's
+    CPU went in the window, per report: server, database, clients."""
     processes = 2
     queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     start_at = time.time() + 1.0
@@ -270,6 +326,26 @@ def sustained(
     ]
     for p in procs:
         p.start()
+    split: dict[str, float] = {}
+    if server_pid is not None:
+        time.sleep(max(0.0, start_at + warmup - time.time()))
+        groups = {
+            "server": process_tree(server_pid),
+            "database": database_pids(),
+            "clients": [p.pid for p in procs if p.pid is not None],
+        }
+        workers = process_tree(server_pid)[1:]
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        per_worker = [cpu_seconds([pid]) for pid in workers]
+        time.sleep(window * 0.9)  # inside the window: the clients stop at its end
+        split = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+        busy = [cpu_seconds([pid]) - used for pid, used in zip(workers, per_worker, strict=True)]
+        print(
+            "  server workers busy (cores): "
+            + ", ".join(f"{used / (window * 0.9):.2f}" for used in busy),
+            flush=True,
+        )
+        split["seconds"] = window * 0.9
     totals = [queue.get(timeout=warmup + window + 120) for _ in procs]
     for p in procs:
         p.join()
@@ -278,6 +354,15 @@ def sustained(
     for total in totals:
         for failure, count in total[2].items():
             print(f"  error x{count}: {failure}", flush=True)
+    if split and ok:
+        seconds = split.pop("seconds")
+        per_report = {name: used / (ok * seconds / window) * 1000 for name, used in split.items()}
+        print(
+            "  CPU per report (ms): "
+            + ", ".join(f"{name} {ms:.2f}" for name, ms in per_report.items())
+            + f"; cores busy {sum(split.values()) / seconds:.2f} of {os.cpu_count()}",
+            flush=True,
+        )
     return ok / window, errors
 
 
@@ -387,11 +472,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--endpoint", choices=("reports", "open311"), default="reports")
+    parser.add_argument(
+        "--history", type=int, default=50_000, help="cases already in the city, over a year"
+    )
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     print(
         f"{args.clients} clients, {args.workers} server workers, endpoint {args.endpoint}, "
-        f"{args.warmup:g} s warm-up + {args.seconds:g} s window"
+        f"{args.warmup:g} s warm-up + {args.seconds:g} s window, "
+        f"{args.history:,} cases of history"
     )
     header = (
         f"{'database':<12} {'raw ins/s':>10} {'reports/s':>10} {'ratio':>7} {'errors':>7} "
@@ -417,13 +506,19 @@ def main() -> None:
                 if backend == "sqlite"
                 else pg_url(args.pg_url, "cityloop_bench_intake")
             )
-            points = prepare(url, Path(tmp) / "media")
+            points = prepare(url, Path(tmp) / "media", args.history)
             raw = raw_insert_rate(url, args.clients, 5.0)
             port = free_port()
             server = start_server(url, port, args.workers, Path(tmp))
             try:
                 rate, errors = sustained(
-                    port, args.endpoint, points, args.clients, args.warmup, args.seconds
+                    port,
+                    args.endpoint,
+                    points,
+                    args.clients,
+                    args.warmup,
+                    args.seconds,
+                    server_pid=server.pid,
                 )
                 rss = rss_mb(server.pid)
                 token = login(port, "inspector")
@@ -438,6 +533,8 @@ def main() -> None:
                 except subprocess.TimeoutExpired:  # keep-alive clients can hold a graceful stop
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait(timeout=15)
+            if errors or latency_errors:
+                print_server_errors(Path(tmp))
             print(f"  {rate / ceiling:.2f} of the HTTP stack's own ceiling ({ceiling:.0f}/s)")
             rows.append(
                 f"{backend:<12} {raw:>10.0f} {rate:>10.1f} {rate / raw:>7.3f} "
