@@ -321,6 +321,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="the compressed day")
     parser.add_argument("--peak-rate", type=float, default=200.0, help="reports/s at the peak")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--history", type=int, default=50_000, help="cases already in the city, over a year"
+    )
     parser.add_argument("--threads", type=int, default=16, help="connections per client process")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", type=Path, help="append the results to this file")
@@ -336,7 +339,7 @@ def main() -> None:
                 if backend == "sqlite"
                 else pg_url(args.pg_url, "cityloop_bench_day")
             )
-            points = prepare(url, Path(tmp) / "media")
+            points = prepare(url, Path(tmp) / "media", args.history)
             raw = raw_insert_rate(url, 16, 5.0)
             port = free_port()
             server = start_server(url, port, args.workers, Path(tmp))
