@@ -85,11 +85,11 @@ class PlaceIndexHolder:
     In a server process (`settle`), the loaded index is then kept out of the garbage
     collector's walks (kit.heap)."""
 
-    def __init__(self, factory: sessionmaker[Session], *, settle: bool = False) -> None:
+    def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
         self._index: PlaceIndex | None = None
         self._lock = threading.Lock()
-        self.settle = settle
+        self.settle = False  # create_server_app turns it on
 
     def __call__(self) -> PlaceIndex:
         if self._index is None:

@@ -267,7 +267,7 @@ def _guess_class(session: Session, description: str, notes: dict[str, Any]) -> s
 # generic plan for the prepared statement could read the class's whole window instead.
 _DISK_RADIUS = 2
 _DISK_CELLS = 1 + 3 * _DISK_RADIUS * (_DISK_RADIUS + 1)
-_NEARBY = select(Case.id, Case.lon, Case.lat, Case.state, Case.created_at).where(
+_NEARBY = select(Case.id, Case.lon, Case.lat, Case.created_at).where(
     Case.class_code == bindparam("class_code"),
     Case.h3_cell.in_([bindparam(f"cell{i}") for i in range(_DISK_CELLS)]),
     sql_text(OPEN_CASE_SQL),
@@ -287,8 +287,8 @@ def find_duplicate(
     parameters["class_code"] = class_code
     nearest = sorted(
         (haversine_m(lon, lat, c_lon, c_lat), case_id)
-        for case_id, c_lon, c_lat, state, created_at in session.execute(_NEARBY, parameters)
-        if state in OPEN_STATES and since <= created_at <= now
+        for case_id, c_lon, c_lat, created_at in session.execute(_NEARBY, parameters)
+        if since <= created_at <= now
     )
     for distance, case_id in nearest:
         if distance > DUPLICATE_RADIUS_M:
