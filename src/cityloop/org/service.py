@@ -7,12 +7,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import String, literal, or_, select
+from sqlalchemy import Select, String, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from cityloop.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -170,25 +171,47 @@ def responsible_department(
     return session.get(Department, rule.department_id) if rule is not None else None
 
 
+class RuleChoice(NamedTuple):
+    """What the winning responsibility rule says: who, and whether to dispatch at once."""
+
+    department_id: int
+    auto_dispatch: bool
+    class_prefix: str
+    region_prefix: str
+
+
+@lru_cache(maxsize=8)
+def _candidate_rules(places: int) -> Select[int, bool, str, str]:
+    # Built once per number of place levels (five for a case in a unit grid): built anew for
+    # every auto-routed report, the expression cost more than the query (py-spy, bench_intake).
+    prefix = ResponsibilityRule.region_prefix
+    return select(
+        ResponsibilityRule.department_id,
+        ResponsibilityRule.auto_dispatch,
+        ResponsibilityRule.class_prefix,
+        prefix,
+    ).where(
+        bindparam("class_code", type_=String).like(ResponsibilityRule.class_prefix + "%"),
+        or_(
+            prefix == "",
+            *(bindparam(f"place{i}", type_=String).like(prefix + "%") for i in range(places)),
+        ),
+    )
+
+
 def responsible_rule(
     session: Session, class_code: str, region_codes: list[str]
-) -> ResponsibilityRule | None:
+) -> RuleChoice | None:
     """The most specific rule for a class in a place: longest class prefix, then longest
     region prefix."""
     # Only the rules that can match are read: their class prefix begins the class code and
     # their region prefix (if any) begins one of the case's places.
-    code = literal(class_code, String)
-    prefix = ResponsibilityRule.region_prefix
-    regions = [literal(c, String).like(prefix + "%") for c in region_codes]
-    rules = session.scalars(
-        select(ResponsibilityRule).where(
-            code.like(ResponsibilityRule.class_prefix + "%"),
-            or_(ResponsibilityRule.region_prefix == "", *regions),
-        )
-    ).all()
+    parameters = {f"place{i}": code for i, code in enumerate(region_codes)}
+    parameters["class_code"] = class_code
     best: tuple[int, int] | None = None
-    best_rule: ResponsibilityRule | None = None
-    for rule in rules:
+    best_rule: RuleChoice | None = None
+    for row in session.execute(_candidate_rules(len(region_codes)), parameters):
+        rule = RuleChoice._make(row)
         if not class_code.startswith(rule.class_prefix):
             continue
         if rule.region_prefix and not any(
