@@ -18,6 +18,7 @@ from cityloop.cases.service import Actor
 from cityloop.deps import (
     ActorDep,
     CalendarDep,
+    CaseWritingDep,
     GazetteerDep,
     NowDep,
     OptionalActorDep,
@@ -92,24 +93,22 @@ def _report_out(session: Any, case: Any) -> ReportOut:
 )
 async def post_report(
     body: ReportIn,
-    session: SessionDep,
+    writing: CaseWritingDep,
     actor: OptionalActorDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    gazetteer: GazetteerDep,
-    now: NowDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReportOut:
+    session = writing.session
+
     def save() -> ReportOut:
         case, _created = receive(
             session,
             Report(**body.model_dump()),
             actor=actor,
-            places=places,
-            calendar=calendar,
-            now=now,
+            places=writing.places,
+            calendar=writing.calendar,
+            now=writing.now,
             idempotency_key=idempotency_key,
-            gazetteer=gazetteer,
+            gazetteer=writing.gazetteer,
         )
         return _report_out(session, case)
 
