@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from cityloop.deps import CalendarDep, NowDep, PlacesDep, SessionDep, saved_in_thread
+from cityloop.deps import (
+    CaseWritingDep,
+    NowDep,
+    PlacesDep,
+    SessionDep,
+    saved_in_thread,
+)
 from cityloop.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from cityloop.open311 import service
 from cityloop.open311.schemas import FORMATS, encode, errors_document
@@ -225,10 +231,7 @@ _POST_FORM = {
 async def post_request(
     fmt: FormatPath,
     fields: FieldsDep,
-    session: SessionDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    now: NowDep,
+    writing: CaseWritingDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -239,13 +242,13 @@ async def post_request(
 ) -> Response:
     fmt = _fmt(fmt)
     document = await saved_in_thread(
-        session,
+        writing.session,
         lambda: service.create_request(
-            session,
+            writing.session,
             fields,
-            places=places,
-            calendar=calendar,
-            now=now,
+            places=writing.places,
+            calendar=writing.calendar,
+            now=writing.now,
             idempotency_key=idempotency_key,
         ),
     )
