@@ -20,7 +20,7 @@ from cityloop.db import begin_write
 from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
-from cityloop.org.service import read_token
+from cityloop.org.service import TokenClaims, read_token
 
 T = TypeVar("T")
 
@@ -168,16 +168,39 @@ async def _case_writing(request: Request, session: SessionDep) -> CaseWriting:
 CaseWritingDep = Annotated[CaseWriting, Depends(_case_writing)]
 
 
-async def _optional_user(
-    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User | None:
+async def _token_claims(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> TokenClaims | None:
     if not token:
         return None
-    claims = read_token(token, request.app.state.settings.secret_key)
-    user = await run_in_threadpool(session.get, User, claims.user_id)
+    return read_token(token, request.app.state.settings.secret_key)
+
+
+# The bearer token's claims, checked but not yet its user: for the routes that load the user
+# in their own hop to a thread (user_of), instead of a hop of its own.
+ClaimsDep = Annotated[TokenClaims | None, Depends(_token_claims)]
+
+
+def user_of(session: Session, claims: TokenClaims | None) -> User | None:
+    """The token's user, if it still exists and may still log in; blocking (reads it)."""
+    if claims is None:
+        return None
+    user = session.get(User, claims.user_id)
     if user is None or not user.active:
         raise Unauthorized("the token's user no longer exists")
     return user
+
+
+def actor_of(session: Session, claims: TokenClaims | None) -> Actor:
+    """The token's user as the actor of a change, or the public without a token; blocking."""
+    user = user_of(session, claims)
+    return Actor.of(user) if user is not None else PUBLIC
+
+
+async def _optional_user(session: SessionDep, claims: ClaimsDep) -> User | None:
+    if claims is None:
+        return None
+    return await run_in_threadpool(user_of, session, claims)
 
 
 OptionalUserDep = Annotated[User | None, Depends(_optional_user)]

@@ -19,12 +19,13 @@ from cityloop.deps import (
     ActorDep,
     CalendarDep,
     CaseWritingDep,
+    ClaimsDep,
     GazetteerDep,
     NowDep,
-    OptionalActorDep,
     PlacesDep,
     SessionDep,
     UserDep,
+    actor_of,
     saved_in_thread,
 )
 from cityloop.errors import Forbidden, TooManyRequests, ValidationFailed
@@ -94,7 +95,7 @@ def _report_out(session: Any, case: Any) -> ReportOut:
 async def post_report(
     body: ReportIn,
     writing: CaseWritingDep,
-    actor: OptionalActorDep,
+    claims: ClaimsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReportOut:
     session = writing.session
@@ -103,7 +104,7 @@ async def post_report(
         case, _created = receive(
             session,
             Report(**body.model_dump()),
-            actor=actor,
+            actor=actor_of(session, claims),
             places=writing.places,
             calendar=writing.calendar,
             now=writing.now,
