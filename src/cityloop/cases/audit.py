@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,19 +29,41 @@ def _iso(at: datetime) -> str:
 
 
 def hashed_fields(event: CaseEvent) -> dict[str, Any]:
+    """What the hash covers of a stored timeline line."""
+    return hashed_values({key: getattr(event, key) for key in _HASHED_COLUMNS})
+
+
+_HASHED_COLUMNS = (
+    "case_id",
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "action",
+    "from_state",
+    "to_state",
+    "department_id",
+    "payload",
+    "photos",
+)
+
+
+def hashed_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hash covers of a timeline row (its column values by name)."""
     return {
-        "case_id": event.case_id,
-        "seq": event.seq,
-        "at": _iso(event.at),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "from": event.from_state,
-        "to": event.to_state,
-        "department_id": event.department_id,
-        "payload": event.payload,
-        "photos": event.photos,
+        "case_id": row["case_id"],
+        "seq": row["seq"],
+        "at": _iso(row["at"]),
+        "actor_id": row["actor_id"],
+        "actor_name": row["actor_name"],
+        "actor_role": row["actor_role"],
+        "action": row["action"],
+        "from": row["from_state"],
+        "to": row["to_state"],
+        "department_id": row["department_id"],
+        "payload": row["payload"],
+        "photos": row["photos"],
     }
 
 
