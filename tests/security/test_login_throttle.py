@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from cityloop.app import create_app
@@ -222,6 +222,45 @@ def test_an_expired_or_foreign_token_is_refused(client, city_session, one_databa
     assert (
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {none_alg}"}).status_code == 401
     )
+
+
+def test_a_token_accepted_once_is_refused_once_it_expires(client, city_session, one_database):
+    # Each process checks a token's signature once and remembers its claims: the expiry must
+    # still be checked on every request.
+    user = city_session.scalar(select(User).where(User.username == "operator"))
+    short = issue_token(
+        user, TEST_SETTINGS.secret_key, 1, datetime.now(UTC) - timedelta(seconds=58)
+    )
+    headers = {"Authorization": f"Bearer {short}"}
+    assert client.get("/api/v1/me", headers=headers).is_success
+    time.sleep(2.2)
+    refused = client.get("/api/v1/me", headers=headers)
+    assert refused.status_code == 401 and "expired" in refused.json()["detail"]
+
+
+def test_a_deactivated_inspectors_token_writes_no_report(
+    client, city_session, city_places, one_database
+):
+    # The report route loads the token's user in its own writer thread (deps.actor_of).
+    from cityloop.cases.models import Case
+    from tests.cases.helpers import YINGCUI, point_in
+
+    user = city_session.scalar(select(User).where(User.username == "inspector"))
+    token = issue_token(user, TEST_SETTINGS.secret_key, TEST_SETTINGS.token_minutes)
+    headers = {"Authorization": f"Bearer {token}"}
+    lon, lat = point_in(city_places, YINGCUI)
+    report = {"source": "inspector", "class_code": "01037", "description": "路灯不亮"}
+    report |= {"lon": lon, "lat": lat}
+    accepted = client.post("/api/v1/reports", json=report, headers=headers)
+    assert accepted.status_code == 201, accepted.text
+    before = city_session.scalar(select(func.count()).select_from(Case))
+    user.active = False
+    city_session.commit()
+    refused = client.post("/api/v1/reports", json=report, headers=headers)
+    assert refused.status_code == 401, refused.text
+    assert "no longer exists" in refused.json()["detail"]
+    city_session.expire_all()
+    assert city_session.scalar(select(func.count()).select_from(Case)) == before
 
 
 def test_a_login_token_lives_token_minutes(city_connection, city_places, clock, one_database):
