@@ -367,10 +367,16 @@ def sustained(
 
 
 def paced_latency(
-    port: int, rate: float, seconds: float, points: list[tuple[float, float]], token: str
+    port: int,
+    rate: float,
+    seconds: float,
+    points: list[tuple[float, float]],
+    token: str,
+    seed: int = 0,
 ) -> tuple[float, float, int, int]:
     """Open loop at a fixed rate: inspectors' street-lamp reports, auto-dispatched in the
-    request. Returns p50 ms, p99 ms, dispatched count, errors."""
+    request. Returns p50 ms, p99 ms, dispatched count, errors. Another seed picks other
+    points (the same ones would all join the cases of the run before)."""
     latencies: list[float] = []
     dispatched = errors = 0
     failures: dict[str, int] = {}
@@ -382,7 +388,7 @@ def paced_latency(
 
     def run(index: int) -> None:
         nonlocal dispatched, errors
-        rng = random.Random(index)
+        rng = random.Random(seed * 1000 + index)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for n in range(index, total, senders):
             due = start + n * interval
@@ -476,6 +482,11 @@ def main() -> None:
         "--history", type=int, default=50_000, help="cases already in the city, over a year"
     )
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--latency-rates",
+        default="",
+        help="also run the latency probe at these rates (auto-routed reports/s, e.g. 50,100)",
+    )
     args = parser.parse_args()
     print(
         f"{args.clients} clients, {args.workers} server workers, endpoint {args.endpoint}, "
@@ -526,6 +537,18 @@ def main() -> None:
                 p50, p99, dispatched, latency_errors = paced_latency(
                     port, half, min(args.seconds, 10.0), points, token
                 )
+                extra_rates = [float(r) for r in args.latency_rates.split(",") if r]
+                for seed, extra in enumerate(extra_rates, start=1):
+                    at = paced_latency(
+                        port, extra, min(args.seconds, 10.0), points, token, seed=seed
+                    )
+                    print(
+                        f"  latency probe at {extra:g} auto-routed reports/s: "
+                        f"p50 {at[0]:.1f} ms, p99 {at[1]:.1f} ms, dispatched {at[2]}, "
+                        f"errors {at[3]}",
+                        flush=True,
+                    )
+                    latency_errors += at[3]
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 try:
