@@ -154,8 +154,9 @@ class CaseWriting:
 
 
 async def _case_writing(request: Request, session: SessionDep) -> CaseWriting:
-    # One dependency for five: FastAPI solves every dependency of every request anew, and the
-    # five separate ones were a fifth of a report's CPU (cProfile of POST /api/v1/reports).
+    # One dependency for five: FastAPI solves every dependency of every request anew (a fifth
+    # of a report's CPU went to it, in proportion to their number); one for five saved 4 % of a
+    # report's instructions (bench/bench_instructions.py).
     return CaseWriting(
         session,
         await _now(request),
