@@ -20,9 +20,7 @@ from cityloop.deps import (
     CalendarDep,
     CaseWritingDep,
     ClaimsDep,
-    GazetteerDep,
     NowDep,
-    PlacesDep,
     SessionDep,
     UserDep,
     actor_of,
@@ -157,11 +155,8 @@ def _store_photos(
 )
 async def inspector_report(
     request: Request,
-    session: SessionDep,
+    writing: CaseWritingDep,
     user: UserDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    now: NowDep,
     class_code: Annotated[str, Form(max_length=8)],
     description: Annotated[str, Form(min_length=1, max_length=2000)],
     lon: Annotated[float, Form(ge=-180, le=180)],
@@ -175,6 +170,7 @@ async def inspector_report(
 ) -> ReportOut:
     if user.role not in ("inspector", "admin"):
         raise Forbidden("the inspector app is for inspectors")
+    session, now = writing.session, writing.now
     actor = Actor.of(user)
     settings = request.app.state.settings
     uploads = await _read_uploads(request, photos)
@@ -215,8 +211,8 @@ async def inspector_report(
                 voice=voice_id,
             ),
             actor=actor,
-            places=places,
-            calendar=calendar,
+            places=writing.places,
+            calendar=writing.calendar,
             now=now,
             idempotency_key=idempotency_key,
         )
@@ -259,11 +255,7 @@ _citizen_limiter = _WindowLimiter(limit=60, seconds=3600)
 )
 async def citizen_report(
     request: Request,
-    session: SessionDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    gazetteer: GazetteerDep,
-    now: NowDep,
+    writing: CaseWritingDep,
     description: Annotated[str, Form(min_length=1, max_length=2000)],
     phone: Annotated[str, Form(pattern=r"^1\d{10}$", description="mobile number, 11 digits")],
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
@@ -279,6 +271,7 @@ async def citizen_report(
         raise ValidationFailed(
             f"channel must be one of {', '.join(CITIZEN_CHANNELS)}", field="channel"
         )
+    session, now = writing.session, writing.now
     client = request.client.host if request.client else "unknown"
     uploads = await _read_uploads(request, photos or [])
 
@@ -305,11 +298,11 @@ async def citizen_report(
                 photos=photo_ids,
             ),
             actor=service.PUBLIC,
-            places=places,
-            calendar=calendar,
+            places=writing.places,
+            calendar=writing.calendar,
             now=now,
             idempotency_key=idempotency_key,
-            gazetteer=gazetteer,
+            gazetteer=writing.gazetteer,
         )
         return _report_out(session, case)
 
@@ -429,28 +422,24 @@ def _hotline_user(actor: Actor) -> None:
 )
 def register_call(
     body: CallIn,
-    session: SessionDep,
+    writing: CaseWritingDep,
     actor: ActorDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    gazetteer: GazetteerDep,
-    now: NowDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CallOut:
     _hotline_user(actor)
     assert actor.user_id is not None
     call = service.register_call(
-        session,
+        writing.session,
         actor=actor,
         operator_id=actor.user_id,
-        places=places,
-        calendar=calendar,
-        now=now,
-        gazetteer=gazetteer,
+        places=writing.places,
+        calendar=writing.calendar,
+        now=writing.now,
+        gazetteer=writing.gazetteer,
         idempotency_key=idempotency_key,
         **body.model_dump(),
     )
-    return _call_out(session, call)
+    return _call_out(writing.session, call)
 
 
 class PlaceIn(BaseModel):
@@ -467,24 +456,21 @@ class PlaceIn(BaseModel):
 def place_call(
     call_id: int,
     body: PlaceIn,
-    session: SessionDep,
+    writing: CaseWritingDep,
     actor: ActorDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    now: NowDep,
 ) -> CallOut:
     _hotline_user(actor)
     call = service.place_call(
-        session,
+        writing.session,
         call_id,
         actor=actor,
         lon=body.lon,
         lat=body.lat,
-        places=places,
-        calendar=calendar,
-        now=now,
+        places=writing.places,
+        calendar=writing.calendar,
+        now=writing.now,
     )
-    return _call_out(session, call)
+    return _call_out(writing.session, call)
 
 
 @router.get(

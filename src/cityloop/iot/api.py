@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 
 from cityloop.cases.models import Case
-from cityloop.deps import CalendarDep, NowDep, PlacesDep, SessionDep, UserDep
+from cityloop.deps import CaseWritingDep, NowDep, PlacesDep, SessionDep, UserDep
 from cityloop.errors import Forbidden
 from cityloop.iot import service
 from cityloop.iot.models import Camera, Detection, DetectionKind, DeviceKey, Sensor
@@ -93,10 +93,7 @@ def _detection_out(
 def post_detection(
     request: Request,
     response: Response,
-    session: SessionDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    now: NowDep,
+    writing: CaseWritingDep,
     camera: Annotated[str, Form(min_length=1, max_length=40, description="camera code")],
     kind: Annotated[
         str, Form(min_length=1, max_length=32, description="kind code or label, e.g. 占道经营")
@@ -108,6 +105,7 @@ def post_detection(
     snapshot: Annotated[UploadFile, File(description="JPEG, PNG or WebP snapshot")],
     x_api_key: ApiKeyHeader = None,
 ) -> DetectionOut:
+    session, now = writing.session, writing.now
     key = service.authenticate_device(session, x_api_key, "camera", now)
     settings = request.app.state.settings
     data = snapshot.file.read(settings.media_limits.max_photo_bytes + 1)
@@ -115,8 +113,8 @@ def post_detection(
         session,
         service.DetectionIn(camera, kind, confidence, detected_at, data, snapshot.filename),
         key=key,
-        places=places,
-        calendar=calendar,
+        places=writing.places,
+        calendar=writing.calendar,
         now=now,
         media_dir=settings.media_dir,
         media_limits=settings.media_limits,
@@ -307,19 +305,17 @@ def post_reading(
     body: ReadingIn,
     request: Request,
     response: Response,
-    session: SessionDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    now: NowDep,
+    writing: CaseWritingDep,
     x_api_key: ApiKeyHeader = None,
 ) -> ReadingResultOut:
+    session, now = writing.session, writing.now
     key = service.authenticate_device(session, x_api_key, "sensor", now)
     service.check_key_device(key, code)
     reading = service.parse_reading(
         body.model_dump(), timezone=request.app.state.settings.timezone, now=now
     )
     result = service.record_reading(
-        session, code, reading, places=places, calendar=calendar, now=now
+        session, code, reading, places=writing.places, calendar=writing.calendar, now=now
     )
     if result.outcome == "duplicate":
         response.status_code = 200

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case
 from cityloop.cases.states import state_label
-from cityloop.deps import CalendarDep, NowDep, PlacesDep, SessionDep, UserDep
+from cityloop.deps import CaseWritingDep, NowDep, SessionDep, UserDep
 from cityloop.errors import Forbidden
 from cityloop.org.models import User
 from cityloop.partners import service
@@ -59,20 +59,18 @@ def _report_out(session: Session, case: Case, ticket_id: str, created: bool) -> 
 def post_partner_report(
     body: PartnerReportIn,
     response: Response,
-    session: SessionDep,
-    places: PlacesDep,
-    calendar: CalendarDep,
-    now: NowDep,
+    writing: CaseWritingDep,
     x_api_key: ApiKeyHeader = None,
 ) -> PartnerReportOut:
+    session = writing.session
     partner = service.authenticate(session, x_api_key)
     case, created = service.receive_partner_report(
         session,
         partner,
         service.PartnerReport(**body.model_dump()),
-        places=places,
-        calendar=calendar,
-        now=now,
+        places=writing.places,
+        calendar=writing.calendar,
+        now=writing.now,
     )
     if not created:
         response.status_code = 200
