@@ -134,13 +134,6 @@ class _LazyGazetteer:
         return self._holder.get(self._session).geocode(address)
 
 
-async def _gazetteer(request: Request, session: SessionDep) -> Any:
-    return _LazyGazetteer(request.app.state.gazetteer, session)
-
-
-GazetteerDep = Annotated[Any, Depends(_gazetteer)]
-
-
 @dataclass(frozen=True, slots=True)
 class CaseWriting:
     """What a request that makes or moves cases needs besides its body and its reporter: the
@@ -162,7 +155,7 @@ async def _case_writing(request: Request, session: SessionDep) -> CaseWriting:
         await _now(request),
         await _calendar(request, session),
         await _places(request),
-        await _gazetteer(request, session),
+        _LazyGazetteer(request.app.state.gazetteer, session),
     )
 
 
@@ -221,10 +214,3 @@ async def _actor(user: UserDep) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]
-
-
-async def _optional_actor(user: OptionalUserDep) -> Actor:
-    return Actor.of(user) if user is not None else PUBLIC
-
-
-OptionalActorDep = Annotated[Actor, Depends(_optional_actor)]
