@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import sys
 import tempfile
 import time
@@ -287,7 +288,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     url = args.db or f"sqlite:///{workdir / 'fuzz.db'}"
     print(f"building the demo city into {url} ...", flush=True)
     _build_city(url, workdir / "media")
-    settings_ = Settings(database_url=url, secret_key="fuzz-" + "s" * 40, data_dir=workdir)
+    settings_ = Settings(database_url=url, secret_key=secrets.token_urlsafe(32), data_dir=workdir)
     engine = make_engine(url)
     app = create_app(settings_, engine=engine)
     names = [c.strip() for c in args.callers.split(",") if c.strip()]

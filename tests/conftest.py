@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ BACKENDS = ("sqlite", "postgresql")
 TZ = ZoneInfo("Asia/Shanghai")
 TEST_SETTINGS = Settings(
     database_url="sqlite://",
-    secret_key="test-secret-" + "x" * 40,
+    secret_key=secrets.token_urlsafe(32),
     data_dir=Path(tempfile.mkdtemp(prefix="cityloop-test-")),
 )
 
@@ -165,7 +166,7 @@ def auth(city_session: Session) -> Callable[[str], dict[str, str]]:
     def headers(username: str) -> dict[str, str]:
         user = city_session.scalar(select(User).where(User.username == username))
         assert user is not None, username
-        token = issue_token(user, TEST_SETTINGS.secret_key, 60, datetime.now(TZ))
+        token = issue_token(user, TEST_SETTINGS.keyring().signing, 60, datetime.now(TZ))
         return {"Authorization": f"Bearer {token}"}
 
     return headers

@@ -167,6 +167,8 @@ def create_app(
         ),
     )
     app.state.settings = settings
+    # Refuses to build an app with no key, a weak one or a public one (org.keyring).
+    app.state.keyring = settings.keyring()
     app.state.session_factory = session_factory
     app.state.clock = clock or Clock()
     app.state.places = PlaceIndexHolder(session_factory)

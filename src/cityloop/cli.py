@@ -45,6 +45,53 @@ def _session(url: str, *, write: bool = False) -> Session:
     return session
 
 
+def _require_keys() -> None:
+    """Stop before serving with no key, a weak key or the public one (org.keyring)."""
+    from cityloop.org.keyring import InsecureSecret
+
+    try:
+        get_settings().keyring()
+    except InsecureSecret as exc:
+        console.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _demo_key() -> None:
+    """The demo city's own key, made once in its data directory (mode 0600), unless the
+    environment gives one; the server processes read it from there."""
+    from cityloop.org.keyring import ensure_key_file
+
+    settings = get_settings()
+    if settings.secret_key or settings.secret_key_file:
+        return
+    path = ensure_key_file(settings.data_dir / "secret.key")
+    os.environ["CITYLOOP_SECRET_KEY_FILE"] = str(path.resolve())
+    get_settings.cache_clear()
+
+
+@app.command()
+def check(
+    db: DbOption = None,
+    servers: Annotated[
+        int, typer.Option(help="API processes in all (machines × serve --workers)")
+    ] = 2,
+    workers: Annotated[int, typer.Option(help="`cityloop worker` processes")] = 1,
+) -> None:
+    """Name every unsafe production setting; exit 1 when there is any (the go-live doctor)."""
+    from cityloop.deployment.checks import check_deployment
+
+    _use_database(db)
+    findings = check_deployment(get_settings(), servers=servers, workers=workers)
+    for finding in findings:
+        mark = "[red]UNSAFE[/red]" if finding.unsafe else "[green]ok[/green]    "
+        console.print(f"{mark} {finding.setting}: {finding.message}", highlight=False)
+    unsafe = [f.setting for f in findings if f.unsafe]
+    if unsafe:
+        console.print(f"[red]{len(unsafe)} unsafe setting(s):[/red] {', '.join(unsafe)}")
+        raise typer.Exit(1)
+    console.print("[green]no unsafe setting found[/green]")
+
+
 @app.command()
 def migrate(db: DbOption = None) -> None:
     """Bring the database schema up to date (Alembic upgrade head)."""
@@ -70,6 +117,7 @@ def demo(
     from cityloop.migrate import upgrade
 
     url = _use_database(db)
+    _demo_key()
     upgrade(url)
     session = _session(url, write=True)
     try:
@@ -116,6 +164,7 @@ def serve(
     import uvicorn
 
     url = _use_database(db)
+    _require_keys()
     console.print(f"cityloop on http://{host}:{port}  (docs: /docs, database: {url})")
     # With several workers sharing the listening socket, libuv accepts every pending
     # connection in one go: the first worker awake took most of the keep-alive clients (0.85

@@ -8,17 +8,24 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cityloop.media.service import MediaLimits
+from cityloop.org.keyring import Keyring, load_keyring
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYLOOP_", extra="ignore")
 
     database_url: str = "sqlite:///var/cityloop.db"
-    secret_key: str = "cityloop-dev-secret-change-me-in-production-0123456789"
+    # No default: org.keyring refuses to start without a strong key (a list rotates keys).
+    secret_key: str = ""
+    secret_key_file: Path | None = None
     token_minutes: int = 12 * 60
     timezone: str = "Asia/Shanghai"
     data_dir: Path = Path("var")
     sql_echo: bool = False
+    # Where `cityloop backup` writes its nightly copies (checked by `cityloop check`).
+    backup_dir: Path = Path("var/backups")
+    # The address users reach, e.g. https://cgj.example.gov.cn (checked by `cityloop check`).
+    public_url: str = ""
     max_photo_mb: float = 10
     max_photo_megapixels: float = 40
     # Bigger request bodies are refused from their Content-Length, before they are read.
@@ -30,6 +37,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 30
     login_lockout_failures: int = 10
     login_lockout_minutes: float = 30
+
+    def keyring(self) -> Keyring:
+        return load_keyring(self.secret_key, self.secret_key_file)
 
     @property
     def media_dir(self) -> Path:

@@ -20,7 +20,7 @@ from cityloop.db import begin_write
 from cityloop.errors import Unauthorized
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.org.models import User
-from cityloop.org.service import TokenClaims, read_token
+from cityloop.org.service import TokenClaims, check_generation, read_token
 
 T = TypeVar("T")
 
@@ -167,7 +167,7 @@ async def _token_claims(
 ) -> TokenClaims | None:
     if not token:
         return None
-    return read_token(token, request.app.state.settings.secret_key)
+    return read_token(token, request.app.state.keyring)
 
 
 # The bearer token's claims, checked but not yet its user: for the routes that load the user
@@ -182,6 +182,10 @@ def user_of(session: Session, claims: TokenClaims | None) -> User | None:
     user = session.get(User, claims.user_id)
     if user is None or not user.active:
         raise Unauthorized("the token's user no longer exists")
+    if not check_generation(user, claims):
+        raise Unauthorized(
+            "the token was revoked (password, role or account changed); log in again"
+        )
     return user
 
 

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 TZ = ZoneInfo("Asia/Shanghai")
-SECRET = "fault-test-secret-" + "x" * 40
+SECRET = secrets.token_urlsafe(32)
 # Classes of the citizens' everyday reports (bins, litter, vending, roads, lamps, …).
 CLASSES = ("06010", "06042", "09006", "09010", "07001", "06036", "06028", "01037")
 

@@ -199,6 +199,15 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         ADMIN, send("DELETE", "/api/v1/auth/lockouts/operator")
     ),
     ("GET", "/api/v1/me"): api(STAFF, get("/api/v1/me")),
+    # A wrong current password: the allowed get 422, and nobody's password changes.
+    ("POST", "/api/v1/me/password"): api(
+        STAFF,
+        send(
+            "POST",
+            "/api/v1/me/password",
+            {"current_password": "not-the-password", "new_password": "whatever-long-1"},
+        ),
+    ),
     ("GET", "/api/v1/departments"): api(STAFF, get("/api/v1/departments")),
     ("POST", "/api/v1/departments"): api(
         ADMIN,
@@ -737,8 +746,8 @@ def _credentials(world: World, caller: str, as_page: bool) -> tuple[dict[str, st
     for pages; keys travel in X-Api-Key. Everyone has a session with a CSRF token, as a
     browser that opened a page has."""
     user_id = world.users.get(caller)
-    cookie = _serializer(TEST_SETTINGS.secret_key).dumps(
-        {"u": user_id if as_page else None, "c": CSRF}
+    cookie = _serializer(TEST_SETTINGS.keyring()).dumps(
+        {"u": user_id if as_page else None, "c": CSRF, "g": 0}
     )
     headers = {"X-CSRF-Token": CSRF}
     if caller in KEYS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import socket
 import threading
 import time
@@ -170,7 +171,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         places = PlaceIndex.load(session)
         _screen_data(session, places, tmp)
         session.commit()
-    settings = Settings(database_url=url, secret_key="web-test-" + "s" * 40, data_dir=tmp)
+    settings = Settings(database_url=url, secret_key=secrets.token_urlsafe(32), data_dir=tmp)
     clock = SettableClock(NOW)
     app = create_app(settings, engine=engine, clock=clock)
     port = _free_port()

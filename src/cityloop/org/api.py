@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from cityloop.deps import NowDep, SessionDep, UserDep
-from cityloop.errors import DomainError, Forbidden
+from cityloop.errors import DomainError, Forbidden, ValidationFailed
 from cityloop.org import service, throttle
 from cityloop.org.models import Department, ResponsibilityRule, User
 
@@ -76,7 +76,7 @@ def login(
         session.commit()  # the failed attempt counts although the request fails
         raise
     # Tokens expire by the wall clock, whatever clock the case loop runs on.
-    token = service.issue_token(user, settings.secret_key, settings.token_minutes)
+    token = service.issue_token(user, request.app.state.keyring.signing, settings.token_minutes)
     return Token(access_token=token, role=user.role, expires_in_minutes=settings.token_minutes)
 
 
@@ -128,6 +128,30 @@ def me(user: UserDep) -> Me:
         department_id=user.department_id,
         grid_codes=list(user.grid_codes or []),
     )
+
+
+class OwnPasswordIn(BaseModel):
+    current_password: str = Field(max_length=128)
+    new_password: str = Field(max_length=128)
+
+
+@router.post(
+    "/me/password",
+    response_model=Token,
+    summary="Change my password 修改密码 (ends every other token and session)",
+)
+def change_password(
+    request: Request, body: OwnPasswordIn, session: SessionDep, user: UserDep
+) -> Token:
+    try:
+        service.change_own_password(session, user, body.current_password, body.new_password)
+    except ValidationFailed as exc:
+        if exc.field == "password":
+            exc.field = "new_password"
+        raise
+    settings = request.app.state.settings
+    token = service.issue_token(user, request.app.state.keyring.signing, settings.token_minutes)
+    return Token(access_token=token, role=user.role, expires_in_minutes=settings.token_minutes)
 
 
 @router.get("/departments", response_model=list[DepartmentOut], summary="Departments 部门")

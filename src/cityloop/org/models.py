@@ -55,6 +55,8 @@ class User(Base):
     grid_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     phone: Mapped[str | None] = mapped_column(String(30), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Tokens and console sessions carry the generation they were made in (org.service).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ResponsibilityRule(Base):

@@ -17,6 +17,7 @@ from sqlalchemy import Select, String, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from cityloop.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from cityloop.org.keyring import Keyring, SigningKey
 from cityloop.org.models import Department, ResponsibilityRule, User
 from cityloop.places.service import place_exists
 from cityloop.taxonomy.service import list_classes
@@ -105,33 +106,65 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 class TokenClaims:
     user_id: int
     expires_at: datetime
+    # The user's token generation when it was signed: a password change, a lock, a role
+    # change or a deactivation moves the user's on, and every older token stops working.
+    generation: int
+    kid: str
 
 
-def issue_token(user: User, secret: str, minutes: int, now: datetime | None = None) -> str:
+def issue_token(
+    user: User, key: str | SigningKey, minutes: int, now: datetime | None = None
+) -> str:
+    signing = key if isinstance(key, SigningKey) else SigningKey(key)
     issued = now or datetime.now(UTC)
-    payload = {"sub": str(user.id), "role": user.role, "exp": issued + timedelta(minutes=minutes)}
-    return jwt.encode(payload, secret, algorithm="HS256")
+    payload = {
+        "sub": str(user.id),
+        "role": user.role,
+        "gen": user.token_generation or 0,
+        "exp": issued + timedelta(minutes=minutes),
+    }
+    return jwt.encode(payload, signing.secret, algorithm="HS256", headers={"kid": signing.kid})
 
 
-def read_token(token: str, secret: str) -> TokenClaims:
-    claims = _verified_claims(token, secret)
-    if claims.expires_at <= datetime.now(UTC):
+def read_token(token: str, keyring: Keyring) -> TokenClaims:
+    now = datetime.now(UTC)
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("invalid or expired token") from exc
+    # A retired key ("until=" passed) or one no longer listed finds nothing here.
+    key = keyring.by_kid(kid, now) if isinstance(kid, str) else None
+    if key is None:
+        raise Unauthorized("invalid or expired token")
+    claims = _verified_claims(token, key.secret)
+    if claims.expires_at <= now:
         raise Unauthorized("invalid or expired token")
     return claims
+
+
+def check_generation(user: User, claims: TokenClaims) -> bool:
+    return claims.generation == (user.token_generation or 0)
+
+
+def revoke_tokens(user: User) -> None:
+    """End every token and console session the user holds now."""
+    user.token_generation = (user.token_generation or 0) + 1
 
 
 @lru_cache(maxsize=4096)
 def _verified_claims(token: str, secret: str) -> TokenClaims:
     # A token's claims never change once signed, so its signature is checked once per process
-    # (4 % of an inspector's report went to it); its expiry, on every request. A refused
-    # token raises, and is not remembered.
+    # (4 % of an inspector's report went to it); its expiry, key and generation on every
+    # request. A refused token raises, and is not remembered.
     try:
         payload = jwt.decode(token, secret, algorithms=["HS256"])
         return TokenClaims(
             user_id=int(payload["sub"]),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            generation=int(payload["gen"]),
+            kid=str(jwt.get_unverified_header(token)["kid"]),
         )
-    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise Unauthorized("invalid or expired token") from exc
 
 
@@ -453,13 +486,18 @@ def update_user(
         elif name == "role":
             if value not in ROLES:
                 raise ValidationFailed(f"unknown role {value!r}", field="role")
+            if value != user.role:
+                revoke_tokens(user)
             user.role = value
         elif name == "department_id":
-            user.department_id = (
+            department_id = (
                 None
                 if value is None or value == ""
                 else get_department(session, value, field="department_id").id
             )
+            if department_id != user.department_id:
+                revoke_tokens(user)  # a token must not keep the scope of the old office
+            user.department_id = department_id
         elif name == "grid_codes":
             user.grid_codes = _grid_codes(session, value)
         elif name == "phone":
@@ -467,6 +505,8 @@ def update_user(
         elif name == "active":
             if not isinstance(value, bool):
                 raise ValidationFailed("active must be true or false", field="active")
+            if not value:
+                revoke_tokens(user)
             user.active = value
         else:
             raise ValidationFailed(f"{name} cannot be changed", field=name)
@@ -480,9 +520,24 @@ def update_user(
     return user
 
 
+def change_own_password(session: Session, user: User, current: str, new: str) -> User:
+    """A user's own change: the current password first, then every older token ends."""
+    try:
+        ok = _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        raise ValidationFailed("the current password is wrong", field="current_password")
+    user.password_hash = hash_password(_password(new))
+    revoke_tokens(user)
+    session.flush()
+    return user
+
+
 def reset_password(session: Session, user_id: int, password: str) -> User:
     user = require_user(session, user_id)
     user.password_hash = hash_password(_password(password))
+    revoke_tokens(user)
     session.flush()
     return user
 

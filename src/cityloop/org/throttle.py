@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.errors import Locked, NotFound, TooManyRequests, Unauthorized
 from cityloop.org.models import LoginThrottle, User
-from cityloop.org.service import authenticate
+from cityloop.org.service import authenticate, revoke_tokens
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,11 @@ def record_failure(
         if kind == "account" and row.streak >= policy.lockout_failures:
             row.locked_until = now + policy.lockout
             row.streak = 0
+            # Someone is guessing this account's password: whoever holds its tokens may be
+            # the guesser who got in, so they end with the lock.
+            locked_user = session.get(User, user_id) if user_id is not None else None
+            if locked_user is not None:
+                revoke_tokens(locked_user)
     _forget_stale(session, now, policy)
     session.flush()
 

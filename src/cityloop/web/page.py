@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -29,6 +29,7 @@ from cityloop.cases.service import PUBLIC, Actor
 from cityloop.deps import NowDep, SessionDep
 from cityloop.errors import DomainError
 from cityloop.kit.calendar import WorkingCalendar
+from cityloop.org.keyring import Keyring
 from cityloop.org.models import User
 from cityloop.taxonomy.service import working_calendar
 from cityloop.web.i18n import DEFAULT_LANG, normalise, translate
@@ -91,10 +92,14 @@ class WebSession:
     user_id: int | None
     csrf: str
     changed: bool = False
+    generation: int = 0
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="cityloop.web.session")
+def _serializer(keyring: Keyring) -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and accepts every one: the keyring's first key
+    # signs, retired ones ("until=" passed) are left out.
+    accepted = keyring.accepted(datetime.now(UTC))
+    return URLSafeTimedSerializer(list(reversed(accepted)), salt="cityloop.web.session")
 
 
 def _read_session(request: Request) -> WebSession:
@@ -102,10 +107,16 @@ def _read_session(request: Request) -> WebSession:
     raw = request.cookies.get(SESSION_COOKIE)
     if raw:
         try:
-            data = _serializer(settings.secret_key).loads(raw, max_age=settings.token_minutes * 60)
+            data = _serializer(request.app.state.keyring).loads(
+                raw, max_age=settings.token_minutes * 60
+            )
             if isinstance(data, dict) and isinstance(data.get("c"), str):
-                user_id = data.get("u")
-                return WebSession(user_id if isinstance(user_id, int) else None, data["c"])
+                user_id, generation = data.get("u"), data.get("g")
+                return WebSession(
+                    user_id if isinstance(user_id, int) else None,
+                    data["c"],
+                    generation=generation if isinstance(generation, int) else -1,
+                )
         except BadSignature:
             pass
     return WebSession(None, secrets.token_urlsafe(24), changed=True)
@@ -127,7 +138,11 @@ class Page:
         self.user: User | None = None
         if self.web.user_id is not None:
             user = db.get(User, self.web.user_id)
-            if user is not None and user.active:
+            if (
+                user is not None
+                and user.active
+                and self.web.generation == (user.token_generation or 0)
+            ):
                 self.user = user
             else:
                 self.web = WebSession(None, self.web.csrf, changed=True)
@@ -147,7 +162,9 @@ class Page:
     def login(self, user: User) -> None:
         # A new token at login: a token planted before login is worthless afterwards.
         self.user = user
-        self.web = WebSession(user.id, secrets.token_urlsafe(24), changed=True)
+        self.web = WebSession(
+            user.id, secrets.token_urlsafe(24), changed=True, generation=user.token_generation or 0
+        )
 
     def logout(self) -> None:
         self.user = None
@@ -220,8 +237,8 @@ class Page:
     def finish(self, response: R) -> R:
         secure = self.request.url.scheme == "https"
         if self.web.changed:
-            value = _serializer(self.settings.secret_key).dumps(
-                {"u": self.web.user_id, "c": self.web.csrf}
+            value = _serializer(self.request.app.state.keyring).dumps(
+                {"u": self.web.user_id, "c": self.web.csrf, "g": self.web.generation}
             )
             response.set_cookie(
                 SESSION_COOKIE,
