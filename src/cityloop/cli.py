@@ -231,6 +231,7 @@ def worker(
                 f"outbox: {pushed.delivered} delivered, {pushed.retried} to retry, "
                 f"{pushed.failed} failed"
             )
+            _anchor_if_due(url)
         except OperationalError as exc:
             # The database went away (restart, failover): what this pass did not commit is
             # still due, so the next pass does it; the worker itself stays up.
@@ -280,16 +281,29 @@ def import_places(
 
 
 @app.command("verify-audit")
-def verify_audit(db: DbOption = None) -> None:
-    """Recompute every case timeline's hash chain; exit 1 if any row was changed."""
+def verify_audit(
+    db: DbOption = None,
+    anchors: Annotated[
+        bool,
+        typer.Option(
+            "--anchors", help="also check the database against the signed anchors (anchoring/)"
+        ),
+    ] = False,
+) -> None:
+    """Recompute every case timeline's hash chain; exit 1 if any row was changed. With
+    --anchors, also find rewritten tails, deleted cases and forged anchors."""
     from sqlalchemy.engine import Engine
 
     from cityloop.cases.audit import verify_audit as check
 
     url = _use_database(db)
     session = _session(url)
+    anchor_findings: list[str] = []
+    anchors_checked = 0
     try:
         checked, findings = check(session)
+        if anchors:
+            anchors_checked, anchor_findings = _check_anchors(session)
     finally:
         session.close()
         bind = session.get_bind()
@@ -297,10 +311,96 @@ def verify_audit(db: DbOption = None) -> None:
             bind.dispose()  # no pooled connection left for the collector to close
     for f in findings:
         console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
-    if findings:
-        console.print(f"[red]{len(findings)} problem(s) in {checked} events[/red]")
+    for problem in anchor_findings:
+        console.print(f"[red]{problem}[/red]", highlight=False)
+    if findings or anchor_findings:
+        console.print(
+            f"[red]{len(findings) + len(anchor_findings)} problem(s) in {checked} events"
+            + (f" and {anchors_checked} anchors" if anchors else "")
+            + "[/red]"
+        )
         raise typer.Exit(1)
-    console.print(f"[green]{checked} events checked, every chain intact[/green]")
+    console.print(
+        f"[green]{checked} events checked, every chain intact"
+        + (f"; {anchors_checked} anchors signed and matching" if anchors else "")
+        + "[/green]"
+    )
+
+
+def _check_anchors(session: Session) -> tuple[int, list[str]]:
+    from cityloop.anchoring import service as anchoring
+
+    settings = get_settings()
+    trusted = anchoring.parse_public_keys(settings.anchor_public_keys)
+    if settings.anchor_signing_key.exists():
+        trusted.append(
+            anchoring.load_or_make_key(settings.anchor_signing_key, make=False).public_key()
+        )
+    try:
+        count, findings = anchoring.verify_anchors(
+            session, anchoring.FileAnchorLog(settings.anchor_log_dir), trusted
+        )
+    except anchoring.AnchorError as exc:
+        return 0, [f"anchors: {exc}"]
+    return count, [
+        (f"anchor {f.anchor}: " if f.anchor is not None else "") + f.problem for f in findings
+    ]
+
+
+def _close(session: Session) -> None:
+    from sqlalchemy.engine import Engine
+
+    session.close()
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        bind.dispose()  # no pooled connection left for the collector to close
+
+
+def _anchor_if_due(url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cityloop.anchoring import service as anchoring
+
+    settings = get_settings()
+    key = anchoring.load_or_make_key(settings.anchor_signing_key, make=True)
+    session = _session(url)
+    try:
+        made = anchoring.anchor_if_due(
+            session,
+            anchoring.FileAnchorLog(settings.anchor_log_dir),
+            key,
+            now=datetime.now(UTC),
+            every=timedelta(hours=settings.anchor_every_hours),
+        )
+    finally:
+        _close(session)
+    if made is not None:
+        console.print(f"anchor {made.number}: {made.count} timelines signed")
+
+
+@app.command("audit-anchor")
+def audit_anchor(db: DbOption = None) -> None:
+    """Sign the timelines' heads now and append the anchor to the anchor log (the worker
+    does it every CITYLOOP_ANCHOR_EVERY_HOURS)."""
+    from datetime import UTC, datetime
+
+    from cityloop.anchoring import service as anchoring
+
+    settings = get_settings()
+    url = _use_database(db)
+    key = anchoring.load_or_make_key(settings.anchor_signing_key, make=True)
+    session = _session(url)
+    try:
+        made = anchoring.write_anchor(
+            session, anchoring.FileAnchorLog(settings.anchor_log_dir), key, now=datetime.now(UTC)
+        )
+    finally:
+        _close(session)
+    console.print(
+        f"[green]anchor {made.number}[/green]: {made.count} timelines, root {made.root[:16]}…, "
+        f"in {settings.anchor_log_dir}; public key {anchoring.public_hex(key.public_key())}",
+        highlight=False,
+    )
 
 
 PgBinOption = Annotated[

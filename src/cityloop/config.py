@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     backup_dir: Path = Path("var/backups")
     # The address users reach, e.g. https://cgj.example.gov.cn (checked by `cityloop check`).
     public_url: str = ""
+    # Audit anchors (anchoring/): the log and the Ed25519 signing key, both outside the
+    # database — in production on another machine or a write-once bucket mount; the public
+    # keys `verify-audit --anchors` trusts (hex, comma-separated) besides the signing key's own.
+    anchor_dir: Path | None = None
+    anchor_key_file: Path | None = None
+    anchor_public_keys: str = ""
+    anchor_every_hours: float = 24
     max_photo_mb: float = 10
     max_photo_megapixels: float = 40
     # Bigger request bodies are refused from their Content-Length, before they are read.
@@ -40,6 +47,14 @@ class Settings(BaseSettings):
 
     def keyring(self) -> Keyring:
         return load_keyring(self.secret_key, self.secret_key_file)
+
+    @property
+    def anchor_log_dir(self) -> Path:
+        return self.anchor_dir or self.data_dir / "anchors"
+
+    @property
+    def anchor_signing_key(self) -> Path:
+        return self.anchor_key_file or self.data_dir / "anchor.key"
 
     @property
     def media_dir(self) -> Path:

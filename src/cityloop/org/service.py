@@ -522,6 +522,7 @@ def update_user(
 
 def change_own_password(session: Session, user: User, current: str, new: str) -> User:
     """A user's own change: the current password first, then every older token ends."""
+    ok: bool
     try:
         ok = _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
