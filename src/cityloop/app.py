@@ -36,6 +36,7 @@ from cityloop.outbox.api import router as outbox_router
 from cityloop.partners.api import router as partners_router
 from cityloop.places.api import router as places_router
 from cityloop.places.service import PlaceIndex
+from cityloop.privacy.api import router as privacy_router
 from cityloop.taxonomy.api import router as taxonomy_router
 from cityloop.taxonomy.service import TimeRulesCache
 from cityloop.web.api import router as web_router
@@ -277,6 +278,7 @@ def create_app(
         media_router,
         partners_router,
         outbox_router,
+        privacy_router,
         open311_router,
         iot_router,
         evaluation_router,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -231,6 +231,7 @@ def worker(
                 f"outbox: {pushed.delivered} delivered, {pushed.retried} to retry, "
                 f"{pushed.failed} failed"
             )
+            _erase_expired(url, clock.now())
             _anchor_if_due(url)
         except OperationalError as exc:
             # The database went away (restart, failover): what this pass did not commit is
@@ -354,6 +355,20 @@ def _close(session: Session) -> None:
     bind = session.get_bind()
     if isinstance(bind, Engine):
         bind.dispose()  # no pooled connection left for the collector to close
+
+
+def _erase_expired(url: str, now: Any) -> None:
+    """Personal data whose retention ran out (privacy/), in its own transaction."""
+    from cityloop.privacy.service import erase_expired
+
+    session = _session(url, write=True)
+    try:
+        erased = erase_expired(session, now=now, keyring=get_settings().keyring())
+        session.commit()
+    finally:
+        _close(session)
+    if erased.cases or erased.calls:
+        console.print(f"personal data erased: {erased.cases} cases, {erased.calls} calls")
 
 
 def _anchor_if_due(url: str) -> None:

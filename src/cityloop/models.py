@@ -15,4 +15,5 @@ def load_all_models() -> None:
     import cityloop.outbox.models
     import cityloop.partners.models
     import cityloop.places.models
+    import cityloop.privacy.models
     import cityloop.taxonomy.models  # noqa: F401

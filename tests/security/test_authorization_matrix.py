@@ -407,6 +407,15 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         ADMIN, send("DELETE", "/api/v1/partners/{w.partner_id}/key")
     ),
     ("GET", "/api/v1/outbox"): api(ADMIN, get("/api/v1/outbox")),
+    ("GET", "/api/v1/privacy/retention"): api(ADMIN, get("/api/v1/privacy/retention")),
+    ("PUT", "/api/v1/privacy/retention/{kind}"): api(
+        ADMIN, send("PUT", "/api/v1/privacy/retention/case_reporter", {"months": 24})
+    ),
+    ("POST", "/api/v1/privacy/requests"): api(
+        OPERATORS,
+        send("POST", "/api/v1/privacy/requests", {"kind": "access", "phone": "13800000000"}),
+    ),
+    ("GET", "/api/v1/privacy/contact-views"): api(ADMIN, get("/api/v1/privacy/contact-views")),
     ("POST", "/api/v1/outbox/{message_id}/retry"): api(
         ADMIN, send("POST", "/api/v1/outbox/{w.message_id}/retry")
     ),

@@ -27,6 +27,7 @@ from cityloop.kit.calendar import WorkingCalendar
 from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.org.models import Department
 from cityloop.places.models import Region
+from cityloop.privacy.service import record_contact_view
 from cityloop.taxonomy.models import ProblemClass
 
 router = APIRouter(prefix="/api/v1", tags=["cases 案卷"])
@@ -142,6 +143,11 @@ def case_detail(
     problem_class = session.get(ProblemClass, case.class_code)
     assert problem_class is not None
     sees_contact = actor.role in SEES_REPORTER_CONTACT
+    if sees_contact and (case.reporter_name or case.reporter_phone):
+        # 《个人信息保护法》: who looked at a citizen's contact, when, on which case.
+        record_contact_view(
+            session, actor, subject_type="case", subject_id=case.id, ticket=case.ticket, now=now
+        )
     departments = {}
     if case.department_id:
         dept = session.get(Department, case.department_id)

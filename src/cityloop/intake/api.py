@@ -32,6 +32,7 @@ from cityloop.intake.models import HotlineCall
 from cityloop.intake.service import Report, receive
 from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.media.service import store_photo, store_voice
+from cityloop.privacy.service import record_call_views
 
 router = APIRouter(prefix="/api/v1", tags=["intake 信息收集"])
 
@@ -482,6 +483,7 @@ def place_call(
 def list_calls(
     session: SessionDep,
     actor: ActorDep,
+    now: NowDep,
     status: str | None = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -489,6 +491,8 @@ def list_calls(
     if actor.role not in CALL_READERS:
         _hotline_user(actor)
     rows, total = service.list_calls(session, status=status, page=page, page_size=page_size)
+    if actor.role in SEES_REPORTER_CONTACT:
+        record_call_views(session, actor, list(rows), now=now)
     return CallPage(
         items=[_call_out(session, c, actor) for c in rows],
         total=total,

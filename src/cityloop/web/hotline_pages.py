@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from cityloop.errors import DomainError
 from cityloop.intake.service import HOTLINES, register_call
 from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
+from cityloop.privacy.service import record_call_views
 from cityloop.web import service
 from cityloop.web.desks import OPERATORS, register_page
 from cityloop.web.page import FormDep, Page, StaffPageDep, text
@@ -109,6 +110,8 @@ def calls_page(page: StaffPageDep, day: str = "", done: str = "", call: str = ""
     start, end = service.local_day_bounds(chosen, page.tz)
     rows = [] if errors else service.calls_between(page.db, start, end)
     sees_contact = page.role in SEES_REPORTER_CONTACT
+    if sees_contact:
+        record_call_views(page.db, page.actor, [row.call for row in rows], now=page.now)
     lines = {line: service.source_label(source, page.lang) for line, source in HOTLINES.items()}
     calls = [
         {
