@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cityloop import __version__
 from cityloop.analytics.api import router as analytics_router
@@ -174,6 +175,10 @@ def create_app(
     app.state.time_rules = TimeRulesCache(settings.timezone)
 
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    if settings.trusted_proxies.strip():
+        # The same rule as uvicorn's, in the app: whatever server runs it (`cityloop serve`
+        # also tells uvicorn), only the named proxies may say who the client is.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     @app.exception_handler(StaleDataError)
     def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:

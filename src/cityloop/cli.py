@@ -121,6 +121,9 @@ def serve(
     # connection in one go: the first worker awake took most of the keep-alive clients (0.85
     # of a core against 0.36 on bench/bench_intake.py). One accept per wake-up spreads them.
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: any local client
+    # could then choose the address the login throttle counts. Only CITYLOOP_TRUSTED_PROXIES.
+    trusted = get_settings().trusted_proxies.strip()
     uvicorn.run(
         "cityloop.app:create_server_app",
         factory=True,
@@ -129,6 +132,8 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,  # a line per request costs throughput; errors are still logged
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
     )
 
 
