@@ -38,9 +38,7 @@ def _form_login(port: int, username: str, forwarded: str) -> int:
 
 def _serve(city_db, **env: str) -> Server:
     server = Server(city_db.url, city_db.data_dir, workers=1)
-    server.env.update(
-        {"CITYLOOP_LOGIN_MAX_FAILURES_PER_ADDRESS": str(PER_ADDRESS), **env}
-    )
+    server.env.update({"CITYLOOP_LOGIN_MAX_FAILURES_PER_ADDRESS": str(PER_ADDRESS), **env})
     return server.start()
 
 

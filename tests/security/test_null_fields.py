@@ -64,9 +64,7 @@ def targets(client, auth) -> dict[str, str]:
 def test_null_for_a_field_that_cannot_be_empty_is_a_422_naming_it(
     client, auth, targets, path, field
 ):
-    response = client.patch(
-        path.format(**targets), json={field: None}, headers=auth("admin")
-    )
+    response = client.patch(path.format(**targets), json={field: None}, headers=auth("admin"))
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["field"] == field, body
