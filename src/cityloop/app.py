@@ -7,13 +7,18 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from cityloop import __version__
 from cityloop.analytics.api import router as analytics_router
@@ -21,7 +26,7 @@ from cityloop.assets.api import router as assets_router
 from cityloop.cases.api import router as cases_router
 from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
-from cityloop.errors import DomainError
+from cityloop.errors import STATUS_CODES, DomainError, ErrorOut
 from cityloop.evaluation.api import router as evaluation_router
 from cityloop.geocoding.api import router as geocoding_router
 from cityloop.geocoding.service import GazetteerHolder
@@ -177,6 +182,10 @@ def create_app(
     app.state.time_rules = TimeRulesCache(settings.timezone)
 
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    if settings.trusted_proxies.strip():
+        # The same rule as uvicorn's, in the app: whatever server runs it (`cityloop serve`
+        # also tells uvicorn), only the named proxies may say who the client is.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     @app.exception_handler(StaleDataError)
     def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:
@@ -251,6 +260,17 @@ def create_app(
     def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            # Not a value at fault but the body as a whole: a malformed request (400).
+            return JSONResponse(
+                {
+                    "detail": f"the body is not valid JSON ({first.get('msg', 'decode error')} "
+                    f"at character {first.get('loc', ('', '?'))[-1]})",
+                    "code": "bad_request",
+                    "field": "body",
+                },
+                status_code=400,
+            )
         field = _field_of(first)
         message = f"{field}: {first.get('msg', 'invalid value')}"
         return JSONResponse(
@@ -262,6 +282,30 @@ def create_app(
             },
             status_code=422,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # The framework's own refusals (unknown path, method, malformed multipart, a body
+        # over a route's cap) in the one error model; redirects (the console's login) pass.
+        if exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=headers)
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed here; this path takes {headers['Allow']}"
+        elif exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such path: {request.url.path}"
+        body = {
+            "detail": detail,
+            "code": STATUS_CODES.get(exc.status_code, "error"),
+            "field": "body" if exc.status_code in (400, 413) else None,
+        }
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -286,4 +330,88 @@ def create_app(
         web_router,
     ):
         app.include_router(router)
+    _publish_error_model(app)
     return app
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path (Starlette's 405 names only the first
+    route's, and each method of a path is a route of its own here)."""
+    methods = {"OPTIONS"}
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return sorted(methods)
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "malformed request: the body is not valid JSON or multipart",
+    401: "no credentials, or a token that is expired or not ours (WWW-Authenticate: Bearer)",
+    403: "the caller may not do this",
+    404: "no such thing (or one the caller may not see)",
+    409: "the record changed meanwhile or its state does not allow this; reload and retry",
+    413: "the body is over the size limit",
+    422: "a field, parameter or header is invalid: `field` names it",
+    423: "the account is locked after failed logins (Retry-After)",
+    429: "too many requests from this caller (Retry-After)",
+    503: "the database is unavailable for a moment (Retry-After)",
+}
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def _error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
+    """The error statuses an operation can answer, from what it takes."""
+    statuses = {503}
+    headers = {p.get("name", "").lower() for p in operation.get("parameters", [])}
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses |= {404, 422}
+    if operation.get("requestBody"):
+        statuses |= {400, 413}
+    if operation.get("security") or "x-api-key" in headers:
+        statuses |= {401, 403, 404}
+    if method != "get":
+        statuses |= {409, 429}
+    if operation.get("operationId", "").startswith("token_"):
+        statuses.add(423)
+    return sorted(statuses)
+
+
+def _publish_error_model(app: FastAPI) -> None:
+    """The OpenAPI of this app, with ErrorOut documented once for every operation and every
+    error status it can answer (routes added later get it too: it is computed from the
+    routes when first asked). FastAPI's own HTTPValidationError is never sent, so it goes."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        error = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(error.pop("$defs", {}))
+        schemas["ErrorOut"] = error
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                if path.startswith("/open311/"):
+                    # The spec's own error list (Open311Route); only the 503 is ours.
+                    responses.pop("422", None)
+                    statuses = [503]
+                else:
+                    # Statuses a route declared itself are sent in the same model.
+                    declared = {int(k) for k in responses if k[:1] in "45" and k.isdigit()}
+                    statuses = sorted(declared | set(_error_statuses(method, operation)))
+                for status in statuses:
+                    described = responses.get(str(status), {}).get("description")
+                    responses[str(status)] = {
+                        "description": described or _ERROR_DESCRIPTIONS.get(status, "error"),
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""The `cityloop` command: demo, serve, worker, migrate, verify-audit, backup, restore."""
+"""The `cityloop` command: demo, serve, worker, migrate, verify-audit, sweep-media, backup,
+restore."""
 
 from __future__ import annotations
 
@@ -170,6 +171,9 @@ def serve(
     # connection in one go: the first worker awake took most of the keep-alive clients (0.85
     # of a core against 0.36 on bench/bench_intake.py). One accept per wake-up spreads them.
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: any local client
+    # could then choose the address the login throttle counts. Only CITYLOOP_TRUSTED_PROXIES.
+    trusted = get_settings().trusted_proxies.strip()
     uvicorn.run(
         "cityloop.app:create_server_app",
         factory=True,
@@ -178,6 +182,8 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,  # a line per request costs throughput; errors are still logged
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
     )
 
 
@@ -279,6 +285,38 @@ def import_places(
     finally:
         session.close()
     console.print(f"[green]imported {count} {level} features[/green]")
+
+
+@app.command("sweep-media")
+def sweep_media(
+    db: DbOption = None,
+    older_than_minutes: Annotated[
+        float, typer.Option(help="leave files younger than this: a request may be saving them")
+    ] = 60,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list, do not remove")] = False,
+) -> None:
+    """Remove media files no row names (left by a process killed mid-request)."""
+    from datetime import timedelta
+
+    from cityloop.media.service import sweep_orphans
+
+    url = _use_database(db)
+    session = _session(url)
+    engine = session.get_bind()
+    try:
+        removed = sweep_orphans(
+            session,
+            get_settings().media_dir,
+            older_than=timedelta(minutes=older_than_minutes),
+            dry_run=dry_run,
+        )
+    finally:
+        session.close()
+        engine.dispose()  # type: ignore[union-attr]
+    for name in removed:
+        console.print(f"  {name}")
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"{verb} {len(removed)} file(s) no media row names")
 
 
 @app.command("verify-audit")

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 30
     login_lockout_failures: int = 10
     login_lockout_minutes: float = 30
+    # Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses or
+    # networks, e.g. "10.0.0.2,192.168.0.0/24"). Empty: the client is whoever connected, and a
+    # forwarded header is ignored: otherwise any client would pick the address that the
+    # per-address limits count.
+    trusted_proxies: str = ""
 
     def keyring(self) -> Keyring:
         return load_keyring(self.secret_key, self.secret_key_file)

@@ -45,6 +45,9 @@ class Case(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket: Mapped[str] = mapped_column(String(20), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    # sha256 of the report the key was first sent with (intake.report_fingerprint): the same
+    # key with another body is refused, not answered with this case.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
     source: Mapped[str] = mapped_column(String(24), index=True)
     # Indexed by ix_cases_class_h3, whose first column it is (one index less per insert).
     class_code: Mapped[str] = mapped_column(ForeignKey("problem_classes.code"))

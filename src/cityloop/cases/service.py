@@ -129,6 +129,7 @@ def create_case(
     component_id: str | None = None,
     leader_assigned: bool = False,
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str | None = None,
     photos: list[Any] | None = None,
     voice: str | None = None,
     merged_into_id: int | None = None,
@@ -152,6 +153,7 @@ def create_case(
     case = Case(
         ticket=new_ticket(now),
         idempotency_key=idempotency_key,
+        idempotency_fingerprint=idempotency_fingerprint,
         source=source,
         class_code=problem_class.code,
         kind=problem_class.kind,

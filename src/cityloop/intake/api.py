@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -29,7 +30,7 @@ from cityloop.deps import (
 from cityloop.errors import Forbidden, TooManyRequests, ValidationFailed
 from cityloop.intake import service
 from cityloop.intake.models import HotlineCall
-from cityloop.intake.service import Report, receive
+from cityloop.intake.service import Report, receive, replay_of, report_fingerprint, sender_key
 from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.media.service import store_photo, store_voice
 from cityloop.privacy.service import record_call_views
@@ -37,6 +38,22 @@ from cityloop.privacy.service import record_call_views
 router = APIRouter(prefix="/api/v1", tags=["intake 信息收集"])
 
 MAX_PHOTOS = 9
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="a key of the sender's choosing: the same report sent again with it "
+        "answers as the first did (201, the same case) with `Idempotent-Replayed: true`; "
+        "another report with it is refused (422, field `Idempotency-Key`)",
+    ),
+]
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _mark_replay(response: Response) -> None:
+    response.headers[REPLAYED_HEADER] = "true"
+
+
 HOTLINE_ROLES = frozenset({"operator", "shiftlead", "admin"})
 WATCH_ROLES = frozenset({"admin", "leader", "shiftlead", "dispatcher", "operator"})
 
@@ -93,23 +110,29 @@ def _report_out(session: Any, case: Any) -> ReportOut:
 )
 async def post_report(
     body: ReportIn,
+    response: Response,
     writing: CaseWritingDep,
     claims: ClaimsDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReportOut:
     session = writing.session
 
     def save() -> ReportOut:
-        case, _created = receive(
+        actor = actor_of(session, claims)
+        report = Report(**body.model_dump())
+        case, created = receive(
             session,
-            Report(**body.model_dump()),
-            actor=actor_of(session, claims),
+            report,
+            actor=actor,
             places=writing.places,
             calendar=writing.calendar,
             now=writing.now,
-            idempotency_key=idempotency_key,
+            idempotency_key=sender_key(actor, idempotency_key) if idempotency_key else None,
             gazetteer=writing.gazetteer,
+            fingerprint=report_fingerprint(report) if idempotency_key else None,
         )
+        if not created:
+            _mark_replay(response)
         return _report_out(session, case)
 
     return await saved_in_thread(session, save)
@@ -156,6 +179,7 @@ def _store_photos(
 )
 async def inspector_report(
     request: Request,
+    response: Response,
     writing: CaseWritingDep,
     user: UserDep,
     class_code: Annotated[str, Form(max_length=8)],
@@ -167,7 +191,7 @@ async def inspector_report(
     address: Annotated[str | None, Form(max_length=200)] = None,
     component_id: Annotated[str | None, Form(max_length=17)] = None,
     voice: Annotated[UploadFile | None, File(description="an optional voice note")] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReportOut:
     if user.role not in ("inspector", "admin"):
         raise Forbidden("the inspector app is for inspectors")
@@ -179,10 +203,25 @@ async def inspector_report(
         await voice.read(settings.media_limits.max_voice_bytes + 1) if voice is not None else None
     )
 
+    key = sender_key(actor, idempotency_key) if idempotency_key else None
+    fields = Report(
+        source="inspector",
+        class_code=class_code,
+        description=description,
+        lon=lon,
+        lat=lat,
+        urgency=urgency,
+        address=address,
+        component_id=component_id,
+    )
+    attachments = [data for data, _ in uploads] + ([voice_data] if voice_data is not None else [])
+    fingerprint = report_fingerprint(fields, attachments) if key else None
+
     def save() -> ReportOut:
-        if idempotency_key:
-            existing = service.find_by_idempotency_key(session, f"inspector:{idempotency_key}")
+        if key is not None:
+            existing = replay_of(session, f"inspector:{key}", fingerprint)
             if existing is not None:  # a retry from a phone that lost the answer: no new photos
+                _mark_replay(response)
                 return _report_out(session, existing)
         photo_ids = _store_photos(request, session, uploads, now, user.id)
         voice_id = None
@@ -197,26 +236,18 @@ async def inspector_report(
                 uploaded_by=user.id,
                 limits=settings.media_limits,
             ).id
-        case, _ = receive(
+        case, created = receive(
             session,
-            Report(
-                source="inspector",
-                class_code=class_code,
-                description=description,
-                lon=lon,
-                lat=lat,
-                urgency=urgency,
-                address=address,
-                component_id=component_id,
-                photos=photo_ids,
-                voice=voice_id,
-            ),
+            replace(fields, photos=photo_ids, voice=voice_id),
             actor=actor,
             places=writing.places,
             calendar=writing.calendar,
             now=now,
-            idempotency_key=idempotency_key,
+            idempotency_key=key,
+            fingerprint=fingerprint,
         )
+        if not created:
+            _mark_replay(response)
         return _report_out(session, case)
 
     return await saved_in_thread(session, save)
@@ -256,6 +287,7 @@ _citizen_limiter = _WindowLimiter(limit=60, seconds=3600)
 )
 async def citizen_report(
     request: Request,
+    response: Response,
     writing: CaseWritingDep,
     description: Annotated[str, Form(min_length=1, max_length=2000)],
     phone: Annotated[str, Form(pattern=r"^1\d{10}$", description="mobile number, 11 digits")],
@@ -266,7 +298,7 @@ async def citizen_report(
     name: Annotated[str | None, Form(max_length=40)] = None,
     channel: Annotated[str, Form()] = "app",
     photos: Annotated[list[UploadFile] | None, File(description="up to 9 photos")] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReportOut:
     if channel not in CITIZEN_CHANNELS:
         raise ValidationFailed(
@@ -276,35 +308,41 @@ async def citizen_report(
     client = request.client.host if request.client else "unknown"
     uploads = await _read_uploads(request, photos or [])
 
+    fields = Report(
+        source=channel,
+        class_code=class_code,
+        description=description,
+        lon=lon,
+        lat=lat,
+        address=address,
+        reporter_name=name,
+        reporter_phone=phone,
+    )
+    fingerprint = report_fingerprint(fields, [data for data, _ in uploads])
+
     def save() -> ReportOut:
         if idempotency_key:
-            existing = service.find_by_idempotency_key(session, f"{channel}:{idempotency_key}")
+            existing = replay_of(session, f"{channel}:{idempotency_key}", fingerprint)
             if existing is not None:
+                _mark_replay(response)
                 return _report_out(session, existing)
         if not _citizen_limiter.hit(client):
             raise TooManyRequests("too many reports from this address; please wait", field="client")
         service.check_citizen_quota(session, phone, now)
         photo_ids = _store_photos(request, session, uploads, now, None)
-        case, _ = receive(
+        case, created = receive(
             session,
-            Report(
-                source=channel,
-                class_code=class_code,
-                description=description,
-                lon=lon,
-                lat=lat,
-                address=address,
-                reporter_name=name,
-                reporter_phone=phone,
-                photos=photo_ids,
-            ),
+            replace(fields, photos=photo_ids),
             actor=service.PUBLIC,
             places=writing.places,
             calendar=writing.calendar,
             now=now,
             idempotency_key=idempotency_key,
             gazetteer=writing.gazetteer,
+            fingerprint=fingerprint if idempotency_key else None,
         )
+        if not created:
+            _mark_replay(response)
         return _report_out(session, case)
 
     return await saved_in_thread(session, save)
@@ -425,7 +463,7 @@ def register_call(
     body: CallIn,
     writing: CaseWritingDep,
     actor: ActorDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> CallOut:
     _hotline_user(actor)
     assert actor.user_id is not None
@@ -437,7 +475,7 @@ def register_call(
         calendar=writing.calendar,
         now=writing.now,
         gazetteer=writing.gazetteer,
-        idempotency_key=idempotency_key,
+        idempotency_key=sender_key(actor, idempotency_key) if idempotency_key else None,
         **body.model_dump(),
     )
     return _call_out(writing.session, call)

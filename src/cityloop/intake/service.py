@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -122,6 +125,42 @@ class AddressLookup(Protocol):
     def geocode(self, address: str) -> Any: ...
 
 
+def sender_key(actor: Actor, key: str) -> str:
+    """An Idempotency-Key as its sender's: a user's keys are theirs alone; an anonymous
+    sender has no name, so its key stands alone and the fingerprint guards it."""
+    return key if actor.user_id is None else f"u{actor.user_id}:{key}"
+
+
+def report_fingerprint(report: Report, attachments: Iterable[bytes] | None = None) -> str:
+    """sha256 over what the report says; for a multipart report, over its files' bytes
+    instead of the media ids each attempt's files get."""
+    fields = {k: v for k, v in asdict(report).items() if k not in ("photos", "voice")}
+    if attachments is None:
+        fields["photos"], fields["voice"] = list(report.photos), report.voice
+    else:
+        fields["files"] = [hashlib.sha256(data).hexdigest() for data in attachments]
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def replay_of(session: Session, key: str, fingerprint: str | None) -> Case | None:
+    """The case a report with this (scoped) key made, when this is the same report again.
+    The same key with another body is refused (IETF Idempotency-Key draft: 422)."""
+    existing = find_by_idempotency_key(session, key)
+    if (
+        existing is not None
+        and fingerprint is not None
+        and existing.idempotency_fingerprint is not None
+        and existing.idempotency_fingerprint != fingerprint
+    ):
+        raise ValidationFailed(
+            "this Idempotency-Key was already used for another report; send a new report "
+            "with a new key",
+            field="Idempotency-Key",
+        )
+    return existing
+
+
 def receive(
     session: Session,
     report: Report,
@@ -132,6 +171,7 @@ def receive(
     now: datetime,
     idempotency_key: str | None = None,
     gazetteer: AddressLookup | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[Case, bool]:
     """The one intake path: create the case for a report, or return the one a replay made.
 
@@ -139,7 +179,10 @@ def receive(
     returns the first case; the location (lon/lat, else the address through the gazetteer);
     the class (given, else guessed from the text for the operator to confirm); an open case of
     the same class within 50 m in the last 7 days makes this report a duplicate attached to it;
-    the state the case starts in depends on the source. Returns (case, created)."""
+    the state the case starts in depends on the source. Returns (case, created).
+
+    `fingerprint` (report_fingerprint) is given by the edges where a caller chose the key (the
+    Idempotency-Key header, scoped with sender_key): a replay must then be the same report."""
     if report.source not in SOURCES:
         raise ValidationFailed(
             f"unknown source {report.source!r}; one of: {', '.join(SOURCES)}", field="source"
@@ -150,7 +193,7 @@ def receive(
         raise Forbidden(f"reports from source {report.source} need one of the roles {roles}")
     key = f"{report.source}:{idempotency_key}" if idempotency_key else None
     if key is not None:
-        existing = find_by_idempotency_key(session, key)
+        existing = replay_of(session, key, fingerprint)
         if existing is not None:
             return existing, False
     description = (report.description or "").strip()
@@ -190,6 +233,7 @@ def receive(
                 component_id=report.component_id,
                 leader_assigned=report.source == "leader",
                 idempotency_key=key,
+                idempotency_fingerprint=fingerprint if key is not None else None,
                 photos=report.photos,
                 voice=report.voice,
                 merged_into_id=duplicate.id if duplicate is not None else None,
@@ -197,7 +241,7 @@ def receive(
                 event_notes=notes,
             )
     except IntegrityError:
-        existing = find_by_idempotency_key(session, key) if key is not None else None
+        existing = replay_of(session, key, fingerprint) if key is not None else None
         if existing is None:
             raise
         return existing, False
@@ -379,6 +423,7 @@ def register_call(
                 now=now,
                 idempotency_key=idempotency_key,
                 gazetteer=gazetteer,
+                fingerprint=report_fingerprint(report) if idempotency_key else None,
             )
     except ValidationFailed as exc:
         if exc.field not in ("address", "lon"):

@@ -5,7 +5,7 @@ and the bridge's counters."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 
@@ -173,11 +173,6 @@ def patch_detection_kind(
     return DetectionKindOut.model_validate(kind, from_attributes=True)
 
 
-def _without_nulls(changes: dict[str, Any]) -> dict[str, Any]:
-    """A position sent as null means "leave it": a device always has one."""
-    return {k: v for k, v in changes.items() if not (k in ("lon", "lat") and v is None)}
-
-
 # -- cameras -----------------------------------------------------------------------------------
 def _camera_out(view: service.CameraView) -> CameraOut:
     out = CameraOut.model_validate(view.camera, from_attributes=True)
@@ -216,7 +211,7 @@ def patch_camera(
 ) -> CameraOut:
     _admin(user)
     camera = service.update_camera(
-        session, code, _without_nulls(body.model_dump(exclude_unset=True)), places=places
+        session, code, body.model_dump(exclude_unset=True), places=places
     )
     return _camera_out(service.CameraView(camera, 0, 0))
 
@@ -287,7 +282,7 @@ def patch_sensor(
 ) -> SensorOut:
     _admin(user)
     service.update_sensor(
-        session, code, _without_nulls(body.model_dump(exclude_unset=True)), places=places
+        session, code, body.model_dump(exclude_unset=True), places=places
     )
     view, _ = service.sensor_detail(session, code, readings=1)
     return _sensor_out(view)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cityloop.kit.patch import Patch
+
 
 class DetectionKindOut(BaseModel):
     code: str
@@ -18,7 +20,7 @@ class DetectionKindOut(BaseModel):
     active: bool
 
 
-class DetectionKindPatch(BaseModel):
+class DetectionKindPatch(Patch):
     class_code: str | None = Field(default=None, max_length=8)
     file_confidence: float | None = Field(default=None, ge=0, le=1)
     repeat_window_minutes: int | None = Field(default=None, ge=1, le=10080)
@@ -33,7 +35,9 @@ class CameraIn(BaseModel):
     address: str | None = Field(default=None, max_length=200)
 
 
-class CameraPatch(BaseModel):
+class CameraPatch(Patch):
+    nullable = frozenset({"address"})
+
     name: str | None = Field(default=None, min_length=1, max_length=80)
     address: str | None = Field(default=None, max_length=200)
     lon: float | None = Field(default=None, ge=-180, le=180, description="move the camera")
@@ -81,7 +85,9 @@ class SensorIn(BaseModel):
     silent_after_minutes: int = Field(default=30, ge=1, le=10080)
 
 
-class SensorPatch(BaseModel):
+class SensorPatch(Patch):
+    nullable = frozenset({"address", "threshold"})
+
     name: str | None = Field(default=None, min_length=1, max_length=80)
     address: str | None = Field(default=None, max_length=200)
     lon: float | None = Field(default=None, ge=-180, le=180, description="move the sensor")

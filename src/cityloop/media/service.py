@@ -1,5 +1,7 @@
-"""Checking and keeping media. Files are written before the row is flushed; a failed
-transaction can leave an orphan file but never a row without its file."""
+"""Checking and keeping media. Files are written before the row is flushed, so there is never
+a row without its file; a transaction that rolls back removes the files it wrote (a refused
+report leaves nothing on disk), and `sweep_orphans` removes what a killed process left.
+Every byte reaches storage through `_write_file` (one place to swap for an object store)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from cityloop.errors import NotFound, ValidationFailed
 from cityloop.media.models import Media
@@ -243,8 +245,7 @@ def _keep(
 ) -> Media:
     media_id = "m" + secrets.token_hex(12)
     stored_name = media_id + extension
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / stored_name).write_bytes(data)
+    _write_file(session, directory, stored_name, data)
     row = Media(
         id=media_id,
         kind=kind,
@@ -279,3 +280,55 @@ def missing_media(session: Session, ids: list[str]) -> list[str]:
 
 def media_path(directory: Path, row: Media) -> Path:
     return directory / row.stored_name
+
+
+# -- storage: files written by a transaction live or die with it ------------------------------
+_WRITTEN = "cityloop.media.written"  # session.info: files written since the last commit
+
+
+def _write_file(session: Session, directory: Path, stored_name: str, data: bytes) -> None:
+    """The one write of media bytes. The file is the session's until it commits: a rollback,
+    or a session closed without commit, removes it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / stored_name
+    path.write_bytes(data)
+    session.info.setdefault(_WRITTEN, []).append(path)
+
+
+@event.listens_for(Session, "after_commit")
+def _files_kept(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _files_discarded(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction decides: a savepoint rolled back inside a transaction
+    # that commits may leave a file no row names, which the sweep removes.
+    if transaction.parent is not None:
+        return
+    for path in session.info.pop(_WRITTEN, ()):
+        path.unlink(missing_ok=True)
+
+
+def sweep_orphans(
+    session: Session,
+    directory: Path,
+    *,
+    older_than: timedelta = timedelta(hours=1),
+    dry_run: bool = False,
+) -> list[str]:
+    """Remove files in the media directory that no media row names (left by a process killed
+    between writing a file and committing its row). Files younger than `older_than` are left
+    alone: their request may still be committing. Returns the names removed (or that would be)."""
+    if not directory.exists():
+        return []
+    named = set(session.scalars(select(Media.stored_name)))
+    horizon = datetime.now(UTC).timestamp() - older_than.total_seconds()
+    removed = []
+    for path in sorted(directory.iterdir()):
+        if not path.is_file() or path.name in named or path.stat().st_mtime > horizon:
+            continue
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed

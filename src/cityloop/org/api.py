@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from cityloop.deps import NowDep, SessionDep, UserDep
 from cityloop.errors import DomainError, Forbidden, ValidationFailed
+from cityloop.kit.patch import Patch
 from cityloop.org import service, throttle
 from cityloop.org.models import Department, ResponsibilityRule, User
 
@@ -196,7 +197,9 @@ class DepartmentIn(BaseModel):
     phone: str | None = Field(default=None, max_length=30)
 
 
-class DepartmentPatch(BaseModel):
+class DepartmentPatch(Patch):
+    nullable = frozenset({"parent_id", "region_code", "phone"})
+
     name: str | None = Field(default=None, max_length=80)
     kind: str | None = None
     parent_id: int | None = Field(default=None, description="move under this department")
@@ -249,7 +252,9 @@ class UserIn(BaseModel):
     phone: str | None = Field(default=None, max_length=30)
 
 
-class UserPatch(BaseModel):
+class UserPatch(Patch):
+    nullable = frozenset({"department_id", "phone"})
+
     display_name: str | None = Field(default=None, max_length=60)
     role: str | None = None
     department_id: int | None = None
@@ -297,8 +302,6 @@ def create_user(body: UserIn, session: SessionDep, user: UserDep) -> UserOut:
 def patch_user(user_id: int, body: UserPatch, session: SessionDep, user: UserDep) -> UserOut:
     _require_admin(user)
     changes = body.model_dump(exclude_unset=True)
-    # null for a list or a flag means "leave it"; a department can be cleared with null.
-    changes = {k: v for k, v in changes.items() if v is not None or k in ("department_id", "phone")}
     return _user_out(service.update_user(session, user_id, changes, by=user.id))
 
 
@@ -331,7 +334,7 @@ class RuleIn(BaseModel):
     note: str = Field(default="", max_length=200)
 
 
-class RulePatch(BaseModel):
+class RulePatch(Patch):
     class_prefix: str | None = Field(default=None, max_length=8)
     region_prefix: str | None = Field(default=None, max_length=20)
     department_id: int | None = None
@@ -371,7 +374,7 @@ def create_rule(body: RuleIn, session: SessionDep, user: UserDep) -> RuleOut:
 )
 def patch_rule(rule_id: int, body: RulePatch, session: SessionDep, user: UserDep) -> RuleOut:
     _require_admin(user)
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    changes = body.model_dump(exclude_unset=True)
     return _rule_out(service.update_rule(session, rule_id, changes))
 
 

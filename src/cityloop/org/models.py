@@ -79,7 +79,7 @@ class LoginThrottle(Base):
     so that every server process counts the same failures."""
 
     __tablename__ = "login_throttles"
-    __table_args__ = (CheckConstraint("kind IN ('account', 'address')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('account', 'address', 'uploads')", name="kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from cityloop.kit.patch import Patch
+
 
 class PartnerReportIn(BaseModel):
     """A report forwarded by a partner platform (12345, 110, public safety)."""
@@ -55,7 +57,9 @@ class PartnerIn(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=300)
 
 
-class PartnerPatch(BaseModel):
+class PartnerPatch(Patch):
+    nullable = frozenset({"webhook_url"})
+
     name: str | None = Field(default=None, min_length=1, max_length=80)
     webhook_url: str | None = Field(default=None, max_length=300)
     active: bool | None = None

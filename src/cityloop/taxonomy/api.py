@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from cityloop.deps import SessionDep, UserDep
 from cityloop.errors import Forbidden, NotFound
+from cityloop.kit.patch import Patch
 from cityloop.taxonomy import service
 from cityloop.taxonomy.models import ProblemClass
 
@@ -33,7 +34,9 @@ class ClassOut(BaseModel):
     active: bool
 
 
-class ClassPatch(BaseModel):
+class ClassPatch(Patch):
+    nullable = frozenset({"name_en"})
+
     name_en: str | None = None
     default_urgency: str | None = None
     handling_days: dict[str, float] | None = None
