@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     anchor_key_file: Path | None = None
     anchor_public_keys: str = ""
     anchor_every_hours: float = 24
+    # Where photos, voice notes and documents are kept (storage/): empty for the data
+    # directory, or s3://bucket/prefix?endpoint=https://…&region=… for shared object storage.
+    storage_url: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
     max_photo_mb: float = 10
     max_photo_megapixels: float = 40
     # Bigger request bodies are refused from their Content-Length, before they are read.
