@@ -378,7 +378,7 @@ def export_dossier(session: Session, subject_type: str, subject_id: int) -> Iter
 
 def _zip_stream(subject_type: str, subject_id: int, rows: list[dict[str, Any]]) -> Iterator[bytes]:
     sink = _Sink()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for row in rows:
             digest = hashlib.sha256()
             with archive.open(row["file"], mode="w") as entry:
@@ -389,11 +389,19 @@ def _zip_stream(subject_type: str, subject_id: int, rows: list[dict[str, Any]]) 
             if digest.hexdigest() != row["sha256"]:
                 raise RuntimeError(f"the stored bytes of document {row['number']} changed")
             yield sink.take()
-        manifest = {
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "documents": [{k: v for k, v in row.items() if k != "storage_key"} for row in rows],
-        }
-        archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-        archive.writestr("SHA256SUMS", "".join(f"{row['sha256']}  {row['file']}\n" for row in rows))
+        # Written a line at a time, like the files: a dossier of thousands of documents does
+        # not build its manifest in memory either.
+        with archive.open("manifest.json", mode="w") as entry:
+            head = {"subject_type": subject_type, "subject_id": subject_id}
+            entry.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "documents": [\n')
+            for index, row in enumerate(rows):
+                listed = {k: v for k, v in row.items() if k != "storage_key"}
+                separator = b",\n" if index < len(rows) - 1 else b"\n"
+                entry.write(json.dumps(listed, ensure_ascii=False).encode() + separator)
+                yield sink.take()
+            entry.write(b"]}\n")
+        with archive.open("SHA256SUMS", mode="w") as entry:
+            for row in rows:
+                entry.write(f"{row['sha256']}  {row['file']}\n".encode())
+                yield sink.take()
     yield sink.take()

@@ -12,7 +12,6 @@ from alembic import op
 
 import cityloop.db
 
-
 revision = "0010"
 down_revision = "0006"
 branch_labels = None
