@@ -619,6 +619,8 @@ for _path, _methods, _real in (
     ("/admin/sensors/{code}", ("GET", "POST"), "/admin/sensors/{w.sensor_code}"),
     ("/admin/device-keys", ("GET", "POST"), None),
     ("/admin/device-keys/{key_id}/revoke", ("POST",), "/admin/device-keys/{w.key_id}/revoke"),
+    ("/admin/documents", ("GET",), None),
+    ("/admin/documents/{code}", ("GET", "POST"), "/admin/documents/bulletin"),
 ):
     for _method in _methods:
         _target = _real or _path
