@@ -11,6 +11,8 @@ title and the number at the head of every document, so templates do not repeat t
 from __future__ import annotations
 
 import io
+import os
+import re
 import string
 import threading
 from collections.abc import Mapping
@@ -158,8 +160,9 @@ def fill(body: str, context: Mapping[str, Any]) -> str:
 # -- the PDF ---------------------------------------------------------------------------------
 
 _PACKAGE = Path(__file__).resolve().parent
-# Debian's fonts-wqy-microhei; else the Noto Serif SC weight scripts/install_web_assets.sh
-# copies from npm into the web assets.
+# CITYLOOP_DOCUMENT_FONT (a TrueType file, or "file.ttc:index") when set; else Debian's
+# fonts-wqy-microhei; else the Noto Serif SC weight scripts/install_web_assets.sh copies from npm
+# into the web assets. The font is registered once per process.
 FONT_CANDIDATES: tuple[tuple[Path, int], ...] = (
     (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), 0),
     (_PACKAGE.parent / "web" / "static" / "vendor" / "fonts" / "NotoSerifSC_400Regular.ttf", 0),
@@ -167,6 +170,17 @@ FONT_CANDIDATES: tuple[tuple[Path, int], ...] = (
 FONT_NAME = "CityloopCJK"
 _font_lock = threading.Lock()
 _font_path: Path | None = None
+
+
+def _configured_font() -> tuple[tuple[Path, int], ...]:
+    configured = os.environ.get("CITYLOOP_DOCUMENT_FONT", "")
+    if not configured:
+        return ()
+    with_index = re.fullmatch(r"(.+):(\d+)", configured)
+    path = Path(with_index.group(1) if with_index else configured)
+    if not path.exists():
+        raise RuntimeError(f"CITYLOOP_DOCUMENT_FONT names no file: {configured}")
+    return ((path, int(with_index.group(2)) if with_index else 0),)
 
 
 def font_path() -> Path:
@@ -179,7 +193,7 @@ def font_path() -> Path:
             from reportlab.pdfbase import pdfmetrics
             from reportlab.pdfbase.ttfonts import TTFont
 
-            for path, index in FONT_CANDIDATES:
+            for path, index in _configured_font() + FONT_CANDIDATES:
                 if path.exists():
                     pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=index))
                     _font_path = path
