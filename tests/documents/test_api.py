@@ -76,6 +76,9 @@ def test_a_subjects_list_and_dossier(client, auth, made, readers):
         "/api/v1/documents/dossiers/enforcement_case/2.zip", headers=auth("inspector")
     )
     assert other.status_code == 403
+    # A subject type names the file: anything but a plain code is refused, never a 500.
+    odd = client.get("/api/v1/documents/dossiers/%F0%AF%A8%BB/1.zip", headers=auth("admin"))
+    assert odd.status_code == 422 and odd.json()["field"] == "subject_type"
 
 
 def test_an_administrator_edits_a_template_and_an_unknown_placeholder_is_422(

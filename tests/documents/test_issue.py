@@ -88,6 +88,9 @@ def test_an_unknown_kind_or_issuer_is_refused_naming_the_field(db_session, issue
     with pytest.raises(ValidationFailed) as refused:
         issue(db_session, issuer_code="nobody")
     assert refused.value.field == "issuer_code"
+    with pytest.raises(ValidationFailed) as refused:
+        issue(db_session, subject_type="执法 案件")
+    assert refused.value.field == "subject_type"
 
 
 def test_a_rolled_back_document_gives_its_number_back(db_session, issuer):

@@ -3,7 +3,7 @@ and dossier, and the administrator's kinds (templates) and issuers. Mounted by t
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -76,7 +76,7 @@ def put_issuer(code: str, body: IssuerIn, session: SessionDep, user: UserDep) ->
 def list_documents(
     session: SessionDep,
     user: UserDep,
-    subject_type: str = Query(max_length=40),
+    subject_type: str = Query(pattern=service.SUBJECT_TYPE),
     subject_id: int = Query(),
 ) -> list[DocumentOut]:
     service.check_can_read(session, user, subject_type, subject_id)
@@ -89,7 +89,10 @@ def list_documents(
     response_class=StreamingResponse,
 )
 def export_dossier(
-    subject_type: str, subject_id: int, session: SessionDep, user: UserDep
+    subject_id: int,
+    session: SessionDep,
+    user: UserDep,
+    subject_type: str = Path(pattern=service.SUBJECT_TYPE),
 ) -> StreamingResponse:
     service.check_can_read(session, user, subject_type, subject_id)
     # The rows are read here, in the request's session; the stream reads only stored files.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from cityloop.errors import Forbidden, NotFound, ValidationFailed
 from cityloop.org.models import User
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# What a subject type looks like ("enforcement_case"): it names a file in dossier exports.
+SUBJECT_TYPE = r"^[a-z][a-z0-9_]{0,39}$"
 
 pdf_text = render.pdf_text
 
@@ -226,8 +229,10 @@ def issue_document(
     issuer = session.get(DocumentIssuer, issuer_code)
     if issuer is None:
         raise ValidationFailed(f"no document issuer {issuer_code!r}", field="issuer_code")
-    if not subject_type or len(subject_type) > 40:
-        raise ValidationFailed("subject_type must have 1 to 40 characters", field="subject_type")
+    if not re.fullmatch(SUBJECT_TYPE, subject_type):
+        raise ValidationFailed(
+            "subject_type: lower-case letters, digits and _, at most 40", field="subject_type"
+        )
     year = now.astimezone(_zone()).year
     filled: dict[str, Any] = {
         **context,
