@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cityloop.app import create_app
 from cityloop.config import Settings
 from cityloop.db import Base, make_engine
+from cityloop.documents import storage as document_storage
 from cityloop.kit.clock import SettableClock
 from cityloop.models import load_all_models
 from cityloop.org.models import User
@@ -43,6 +44,8 @@ TEST_SETTINGS = Settings(
     secret_key="test-secret-" + "x" * 40,
     data_dir=Path(tempfile.mkdtemp(prefix="cityloop-test-")),
 )
+# Documents issued by a service test without an app go where the app's would, not into ./var.
+document_storage.configure(TEST_SETTINGS.documents_dir)
 
 
 def _pg_database(name: str) -> str:

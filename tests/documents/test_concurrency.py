@@ -79,6 +79,13 @@ def test_sixteen_concurrent_documents_take_one_to_sixteen(empty_engine, committe
     errors = _race(empty_engine, committed_issuer, fails=set())
     assert not errors, errors
     assert _numbers(empty_engine, committed_issuer) == list(range(1, WRITERS + 1))
+    with Session(empty_engine) as session:
+        documents = session.scalars(
+            select(Document).where(Document.issuer_code == committed_issuer)
+        ).all()
+        for document in documents:
+            text = service.pdf_text(service.document_pdf(session, document.id))
+            assert document.number in text and f"当事人：当事人{document.subject_id}" in text
 
 
 def test_rolled_back_documents_leave_no_gap(empty_engine, committed_issuer):

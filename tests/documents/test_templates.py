@@ -104,3 +104,21 @@ def test_long_lines_wrap_and_no_line_starts_with_a_closing_mark():
     lines = render._wrap(text, 200, 12)
     assert len(lines) > 5 and "".join(lines) == text
     assert not any(line[:1] in "，。、；：" for line in lines)
+
+
+def test_documents_drawn_in_parallel_threads_each_say_their_own_text():
+    # One registered font serves every thread (flows of different kinds draw at once).
+    from concurrent.futures import ThreadPoolExecutor
+
+    def draw(index: int) -> tuple[int, str]:
+        data = render.render_pdf(
+            issuer_name="厦门市思明区城市管理局",
+            title="询问笔录",
+            number=f"厦思城管询录字〔2026〕第{index}号",
+            text=f"被询问人：当事人{index}号\n" + "问：房屋现由谁使用？答：分租。\n" * (index % 5),
+        )
+        return index, render.pdf_text(data)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for index, text in pool.map(draw, range(1, 41)):
+            assert f"第{index}号" in text and f"被询问人：当事人{index}号" in text
