@@ -122,3 +122,27 @@ def test_documents_drawn_in_parallel_threads_each_say_their_own_text():
     with ThreadPoolExecutor(max_workers=8) as pool:
         for index, text in pool.map(draw, range(1, 41)):
             assert f"第{index}号" in text and f"被询问人：当事人{index}号" in text
+
+
+def test_a_long_record_runs_over_pages_that_say_how_many_there_are():
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    answers = "\n".join(f"问：第{i}个问题？\n答：第{i}个回答。" for i in range(1, 41))
+    data = render.render_pdf(
+        issuer_name="厦门市思明区城市管理局",
+        title="询问笔录",
+        number="厦思城管询录字〔2026〕第3号",
+        text=answers + "\n\n被询问人签名：",
+    )
+    pages = [page.extract_text() for page in PdfReader(BytesIO(data)).pages]
+    assert len(pages) >= 3
+    for index, page in enumerate(pages, start=1):
+        assert f"第{index}页　共{len(pages)}页" in page and "第3号" in page
+    whole = "\n".join(pages)
+    assert whole.count("厦门市思明区城市管理局") == 1  # the head is the first page's
+    assert "答：第40个回答。" in pages[-1] and "被询问人签名：" in pages[-1]
+    assert [whole.index(f"问：第{i}个问题") for i in (1, 20, 40)] == sorted(
+        whole.index(f"问：第{i}个问题") for i in (1, 20, 40)
+    )

@@ -230,9 +230,29 @@ def _wrap(text: str, width: float, size: float) -> list[str]:
     return lines
 
 
+def _pages(text: str, first: float, later: float) -> list[list[tuple[str, bool]]]:
+    """The lines (text, flush right) of each page: laid out before drawing, so every page can
+    say how many there are."""
+    width = _PAGE_W - 2 * _MARGIN_X
+    pages: list[list[tuple[str, bool]]] = [[]]
+    room = first
+    for paragraph in text.split("\n"):
+        right = paragraph.startswith("> ")
+        if right:
+            paragraph = paragraph[2:]
+        for line in _wrap(paragraph, width, _BODY_SIZE) if paragraph else [""]:
+            if room < _MARGIN_BOTTOM + _LEADING:
+                pages.append([])
+                room = later
+            pages[-1].append((line, right))
+            room -= _LEADING
+    return pages
+
+
 def render_pdf(*, issuer_name: str, title: str, number: str, text: str) -> bytes:
-    """An A4 PDF of the filled template under its head (issuer, title, number). The same
-    input gives the same bytes (reportlab's invariant mode: no clock, no random id)."""
+    """An A4 PDF of the filled template: the head (issuer, title, number) on the first page,
+    the number on the following ones, "第N页 共M页" at each foot. The same input gives the same
+    bytes (reportlab's invariant mode: no clock, no random id)."""
     from reportlab.pdfgen.canvas import Canvas
 
     font_path()
@@ -240,8 +260,12 @@ def render_pdf(*, issuer_name: str, title: str, number: str, text: str) -> bytes
     canvas = Canvas(buffer, pagesize=(_PAGE_W, _PAGE_H), invariant=1, pageCompression=1)
     canvas.setTitle(f"{title} {number}")
     canvas.setAuthor(issuer_name)
-    width = _PAGE_W - 2 * _MARGIN_X
-    page = 1
+    right_edge = _PAGE_W - _MARGIN_X
+
+    def rule(y: float) -> float:
+        canvas.setLineWidth(0.6)
+        canvas.line(_MARGIN_X, y, right_edge, y)
+        return y - _LEADING
 
     def head() -> float:
         y = _PAGE_H - _MARGIN_TOP
@@ -252,35 +276,32 @@ def render_pdf(*, issuer_name: str, title: str, number: str, text: str) -> bytes
         canvas.drawCentredString(_PAGE_W / 2, y, title)
         y -= 24
         canvas.setFont(FONT_NAME, 11)
-        canvas.drawRightString(_PAGE_W - _MARGIN_X, y, number)
-        y -= 10
-        canvas.setLineWidth(0.6)
-        canvas.line(_MARGIN_X, y, _PAGE_W - _MARGIN_X, y)
-        return y - _LEADING
+        canvas.drawRightString(right_edge, y, number)
+        return rule(y - 10)
 
-    def foot() -> None:
-        canvas.setFont(FONT_NAME, 9)
-        canvas.drawCentredString(_PAGE_W / 2, _MARGIN_BOTTOM / 2, f"{number}　第{page}页")
+    def running_head() -> float:
+        y = _PAGE_H - _MARGIN_TOP + 20
+        canvas.setFont(FONT_NAME, 10)
+        canvas.drawRightString(right_edge, y, f"{title}　{number}")
+        return rule(y - 8)
 
-    y = head()
-    for paragraph in text.split("\n"):
-        right = paragraph.startswith("> ")
-        if right:
-            paragraph = paragraph[2:]
-        for line in _wrap(paragraph, width, _BODY_SIZE) if paragraph else [""]:
-            if y < _MARGIN_BOTTOM + _LEADING:
-                foot()
-                canvas.showPage()
-                page += 1
-                y = head()
-            canvas.setFont(FONT_NAME, _BODY_SIZE)
+    # Where head() and running_head() leave the first body line (kept in step with them).
+    top, later_top = _PAGE_H - _MARGIN_TOP - 64 - _LEADING, _PAGE_H - _MARGIN_TOP + 12 - _LEADING
+    pages = _pages(text, top, later_top)
+    for index, lines in enumerate(pages, start=1):
+        y = head() if index == 1 else running_head()
+        canvas.setFont(FONT_NAME, _BODY_SIZE)
+        for line, right in lines:
             if right:
-                canvas.drawRightString(_PAGE_W - _MARGIN_X, y, line)
+                canvas.drawRightString(right_edge, y, line)
             else:
                 canvas.drawString(_MARGIN_X, y, line)
             y -= _LEADING
-    foot()
-    canvas.showPage()
+        canvas.setFont(FONT_NAME, 9)
+        canvas.drawCentredString(
+            _PAGE_W / 2, _MARGIN_BOTTOM / 2, f"{number}　第{index}页　共{len(pages)}页"
+        )
+        canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
