@@ -115,3 +115,12 @@ def test_issuers_are_listed_and_an_administrator_changes_a_prefix(client, auth, 
     assert empty.status_code == 422 and empty.json()["field"] == "name"
     listed = client.get("/api/v1/documents/issuers", headers=auth("handler")).json()
     assert {"code": ISSUER, "name": "厦门市思明区城市管理局", "prefix": "思城管"} in listed
+
+
+def test_an_edit_of_a_replaced_template_version_is_409(client, auth, made):
+    path = "/api/v1/documents/kinds/bulletin"
+    first = client.put(path, json={"body": "{content}", "version": 1}, headers=auth("admin"))
+    assert first.status_code == 200 and first.json()["version"] == 2
+    stale = client.put(path, json={"body": "正文：{content}", "version": 1}, headers=auth("admin"))
+    assert stale.status_code == 409 and stale.json()["field"] == "version"
+    assert client.get(path, headers=auth("admin")).json()["body"] == "{content}"

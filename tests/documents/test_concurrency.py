@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from cityloop.db import begin_write
 from cityloop.documents import service
 from cityloop.documents.models import Document, DocumentIssuer, DocumentSequence
 from tests.documents.conftest import NOW, story_context
@@ -105,3 +106,53 @@ def test_rolled_back_documents_leave_no_gap(empty_engine, committed_issuer):
         )
         assert following.seq == WRITERS - 4 + 1
         session.rollback()
+
+
+def test_two_administrators_saving_one_template_at_once_one_wins(empty_engine, backend):
+    """Both forms showed the same version and are saved at once, each in a writing transaction
+    as a request has: the later one meets the version check (409), or on PostgreSQL its UPDATE
+    finds the version moved under it (StaleDataError, 409 at the edge)."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from cityloop.documents.models import DocumentKind
+    from cityloop.errors import Conflict
+
+    with Session(empty_engine) as session:
+        service.seed_kinds(session)
+        session.commit()
+        before = service.get_kind(session, "supervision_notice").version
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def save(text: str) -> None:
+        start.wait()
+        with Session(empty_engine) as session:
+            begin_write(session)
+            try:
+                service.update_kind(
+                    session,
+                    "supervision_notice",
+                    body=text + "{facts}",
+                    now=NOW,
+                    actor_name=text,
+                    expected_version=before,
+                )
+                session.commit()
+                outcomes.append("saved")
+            except (Conflict, StaleDataError):
+                session.rollback()
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(t,)) for t in ("甲：", "乙：")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert sorted(outcomes) == ["conflict", "saved"], outcomes
+        with Session(empty_engine) as session:
+            assert service.get_kind(session, "supervision_notice").version == before + 1
+    finally:
+        with Session(empty_engine) as session:
+            session.execute(delete(DocumentKind).where(DocumentKind.code == "supervision_notice"))
+            session.commit()

@@ -51,6 +51,7 @@ def edit_kind(
         word=body.word,
         now=now,
         actor_name=user.display_name,
+        expected_version=body.version,
     )
     return KindOut.of(kind)
 

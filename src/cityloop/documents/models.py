@@ -32,6 +32,8 @@ class DocumentKind(Base):
     word: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Two administrators saving at once: the later UPDATE finds the version moved (409).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     updated_by: Mapped[str] = mapped_column(String(60), default="")
 

@@ -84,6 +84,9 @@ class KindEdit(BaseModel):
     body: str = Field(min_length=1, max_length=20_000, description="the template text")
     title: str | None = Field(default=None, max_length=60)
     word: str | None = Field(default=None, max_length=20, description="e.g. 罚决字")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="the version edited: a stale one gets 409"
+    )
 
 
 class IssuerIn(BaseModel):

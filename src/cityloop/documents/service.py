@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from cityloop.db import begin_write
 from cityloop.documents import render, storage
 from cityloop.documents.models import Document, DocumentIssuer, DocumentKind, DocumentSequence
-from cityloop.errors import Forbidden, NotFound, ValidationFailed
+from cityloop.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cityloop.org.models import User
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -126,10 +126,18 @@ def update_kind(
     word: str | None = None,
     now: datetime,
     actor_name: str,
+    expected_version: int | None = None,
 ) -> DocumentKind:
     """An administrator's edit of a kind's template. An unknown placeholder → 422 (field
-    "body"); documents already made keep their bytes and the version they were made with."""
+    "body"); an edit of a version someone has replaced since (`expected_version`) → 409;
+    documents already made keep their bytes and the version they were made with."""
     kind = get_kind(session, code)
+    if expected_version is not None and expected_version != kind.version:
+        raise Conflict(
+            f"the template was changed meanwhile (version {kind.version}, not "
+            f"{expected_version}): reload it",
+            field="version",
+        )
     body = body.replace("\r\n", "\n").strip("\n")
     if not body.strip():
         raise ValidationFailed("the template is empty", field="body")
@@ -142,7 +150,6 @@ def update_kind(
         kind.title = title.strip()
     if word is not None:
         kind.word = word.strip()
-    kind.version += 1
     kind.updated_at = now
     kind.updated_by = actor_name
     session.flush()

@@ -64,6 +64,7 @@ def document_kind_save(code: str, page: StaffPageDep, form: FormDep) -> Response
     if refused:
         return refused
     values = {name: text(form, name) for name in KIND_FIELDS}
+    version = text(form, "version")  # hidden: the version the form showed
     assert page.user is not None  # the guard let an administrator in
     try:
         documents.update_kind(
@@ -74,6 +75,7 @@ def document_kind_save(code: str, page: StaffPageDep, form: FormDep) -> Response
             word=values["word"],
             now=page.now,
             actor_name=page.user.display_name,
+            expected_version=int(version) if version.isdigit() and len(version) < 10 else None,
         )
     except DomainError as exc:
         page.db.rollback()
