@@ -231,6 +231,8 @@ def issue_document(
     one. Bad input (unknown kind or issuer, a placeholder the context lacks) is refused before
     the sequence is touched. The returned row's sha256 is what the caller hashes into its
     timeline."""
+    if now.tzinfo is None:
+        raise ValueError("issue_document needs an aware datetime (the year is the issuer's)")
     begin_write(session)
     kind_row = get_kind(session, kind)
     issuer = session.get(DocumentIssuer, issuer_code)
