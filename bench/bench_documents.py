@@ -144,7 +144,7 @@ def main() -> None:
     load_all_models()
     pinned = one_core()
     tmp = Path(tempfile.mkdtemp(prefix="cityloop-bench-documents-"))
-    storage.configure(tmp / "documents")
+    storage.configure(tmp)
     t0 = time.perf_counter()
     font = render.font_path()
     print(f"font {font} (registered in {time.perf_counter() - t0:.2f} s); {pinned}")

@@ -45,7 +45,7 @@ TEST_SETTINGS = Settings(
     data_dir=Path(tempfile.mkdtemp(prefix="cityloop-test-")),
 )
 # Documents issued by a service test without an app go where the app's would, not into ./var.
-document_storage.configure(TEST_SETTINGS.documents_dir)
+document_storage.configure(TEST_SETTINGS.data_dir)
 
 
 def _pg_database(name: str) -> str:

@@ -174,7 +174,7 @@ def create_app(
     app.state.places = PlaceIndexHolder(session_factory)
     app.state.gazetteer = GazetteerHolder()
     app.state.time_rules = TimeRulesCache(settings.timezone)
-    document_storage.configure(settings.documents_dir)
+    document_storage.configure(settings.data_dir)
 
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
 

@@ -20,11 +20,10 @@ ISSUER = "xm-siming-cgj"
 
 @pytest.fixture(autouse=True)
 def document_store(tmp_path: Path) -> Iterator[Path]:
-    before = storage._root
-    root = tmp_path / "documents"
-    storage.configure(root)
-    yield root
-    storage._root = before
+    before = storage.backend()
+    storage.configure(tmp_path)
+    yield tmp_path
+    storage.use(before)
 
 
 def story_context(**changes: Any) -> dict[str, Any]:
