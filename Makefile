@@ -47,6 +47,7 @@ pytest: install
 bench: install
 	$(BIN)/python bench/bench_locate.py
 	$(BIN)/python bench/bench_loop.py
+	$(BIN)/python bench/bench_documents.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

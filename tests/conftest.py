@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cityloop.app import create_app
 from cityloop.config import Settings
 from cityloop.db import Base, make_engine
+from cityloop.documents import storage as document_storage
 from cityloop.kit.clock import SettableClock
 from cityloop.models import load_all_models
 from cityloop.org.models import User
@@ -44,6 +45,8 @@ TEST_SETTINGS = Settings(
     secret_key=secrets.token_urlsafe(32),
     data_dir=Path(tempfile.mkdtemp(prefix="cityloop-test-")),
 )
+# Documents issued by a service test without an app go where the app's would, not into ./var.
+document_storage.configure(TEST_SETTINGS.data_dir)
 
 
 def _pg_database(name: str) -> str:

@@ -26,6 +26,8 @@ from cityloop.assets.api import router as assets_router
 from cityloop.cases.api import router as cases_router
 from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
+from cityloop.documents import storage as document_storage
+from cityloop.documents.api import router as documents_router
 from cityloop.errors import STATUS_CODES, DomainError, ErrorOut
 from cityloop.evaluation.api import router as evaluation_router
 from cityloop.geocoding.api import router as geocoding_router
@@ -42,6 +44,7 @@ from cityloop.partners.api import router as partners_router
 from cityloop.places.api import router as places_router
 from cityloop.places.service import PlaceIndex
 from cityloop.privacy.api import router as privacy_router
+from cityloop.storage import storage_from_settings
 from cityloop.taxonomy.api import router as taxonomy_router
 from cityloop.taxonomy.service import TimeRulesCache
 from cityloop.web.api import router as web_router
@@ -180,6 +183,8 @@ def create_app(
     app.state.places = PlaceIndexHolder(session_factory)
     app.state.gazetteer = GazetteerHolder()
     app.state.time_rules = TimeRulesCache(settings.timezone)
+    # Documents go where the settings keep every stored file (storage/): local or S3.
+    document_storage.use(storage_from_settings(settings))
 
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     if settings.trusted_proxies.strip():
@@ -320,6 +325,7 @@ def create_app(
         geocoding_router,
         assets_router,
         media_router,
+        documents_router,
         partners_router,
         outbox_router,
         privacy_router,
