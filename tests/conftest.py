@@ -25,6 +25,7 @@ from cityloop.app import create_app
 from cityloop.config import Settings
 from cityloop.db import Base, make_engine
 from cityloop.kit.clock import SettableClock
+from cityloop.listeners import register_listeners
 from cityloop.models import load_all_models
 from cityloop.org.models import User
 from cityloop.org.service import issue_token
@@ -32,6 +33,8 @@ from cityloop.places.service import PlaceIndex
 from cityloop.taxonomy import service as taxonomy_service
 
 load_all_models()
+# The event stream's listeners, as every process registers them at start-up.
+register_listeners()
 
 PG_URL = os.environ.get(
     "CITYLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
