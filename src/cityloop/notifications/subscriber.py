@@ -97,13 +97,18 @@ def _recipients(session: Session, rule: service.Rule, case: Case) -> list[int]:
     if rule.recipient == "role":
         return list(session.scalars(users.where(User.role == rule.role)))
     if rule.recipient == "grid":
-        grids = {g for g in (case.unit_grid, case.resp_grid) if g}
-        if not grids:
+        # The inspectors whose grids cover the case, as `cases.service.in_grid` reads them.
+        codes = [c for c in (case.unit_grid, case.resp_grid, case.community, case.street) if c]
+        if not codes:
             return []
         rows = session.execute(
             select(User.id, User.grid_codes).where(User.active.is_(True), User.role == "inspector")
         ).all()
-        return [r.id for r in rows if grids & set(r.grid_codes or ())]
+        return [
+            r.id
+            for r in rows
+            if any(code.startswith(grid) for grid in r.grid_codes or () for code in codes)
+        ]
     return []
 
 

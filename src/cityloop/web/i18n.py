@@ -31,8 +31,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "站内消息总会送达；可关闭某类事件的短信、邮件或微信通知。",
         "In-app notifications always arrive; SMS, e-mail or WeChat can be turned off per event.",
     ),
-    "saved": ("已保存", "Saved"),
-    "save": ("保存", "Save"),
     "admin_notifications": ("通知规则与模板", "Notification rules and templates"),
     "admin_notifications_hint": ("谁在何时收到什么通知", "Who is told of what, and how"),
     "notify_event": ("事件", "Event"),
