@@ -153,9 +153,7 @@ def my_preferences(session: SessionDep, user: UserDep) -> PreferencesOut:
 
 
 @router.put("/me/notification-preferences", response_model=PreferencesOut)
-def set_my_preferences(
-    body: PreferencesIn, session: SessionDep, user: UserDep
-) -> PreferencesOut:
+def set_my_preferences(body: PreferencesIn, session: SessionDep, user: UserDep) -> PreferencesOut:
     service.set_preferences(session, user.id, [(m.event, m.channel) for m in body.muted])
     return my_preferences(session, user)
 

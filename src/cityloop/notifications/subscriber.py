@@ -77,7 +77,8 @@ def _values(
         "ticket": case.ticket,
         "event": event_label(event.action),
         "class_name": problem.display_name if problem is not None else case.class_code,
-        "address": case.address or "",
+        # No address given (a point on the map): the start of the description says where.
+        "address": case.address or (case.description or "")[:30],
         "department": department.name if department is not None else "",
         "reason": payload.get("reason") or "",
         "note": payload.get("note") or "",
@@ -197,7 +198,10 @@ def _notify(
                         "params": {k: v for k, v in rendered.items() if f"{{{k}}}" in tpl.body},
                         "title": title,
                         "text": text,
-                        "link": link,
+                        # Off the console, a link must say which server it is on.
+                        "link": link
+                        if link.startswith("http")
+                        else _settings().public_base_url + link,
                     },
                     now=event.at,
                     not_before=_not_before(rule, case, event.at) if channel == "sms" else None,
