@@ -25,6 +25,7 @@ from cityloop.web import (
     photos,
     screen,
 )
+from cityloop.web.notifications import pages as notification_pages
 from cityloop.web.page import HOME_BY_ROLE, STATIC, FormDep, Page, PageDep, StaffPageDep, text
 
 router = APIRouter(include_in_schema=False)
@@ -150,5 +151,6 @@ for _sub in (
     admin_org.router,
     admin_devices.router,
     admin_places.router,
+    notification_pages.router,
 ):
     router.include_router(_sub)
