@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -88,6 +89,7 @@ async def events(
     last_id: int | None,
     disconnected: Callable[[], Any],
     keepalive: float,
+    max_seconds: float = 300,
 ) -> AsyncIterator[str]:
     factory = watcher.factory
 
@@ -109,8 +111,9 @@ async def events(
         yield _frame("unread", {"unread": unread})
         for row in rows:
             yield _frame("notification", as_json(row, unread), row.id)
-        while True:
-            await watcher.changed(keepalive)
+        ends = time.monotonic() + max_seconds
+        while time.monotonic() < ends:
+            await watcher.changed(min(keepalive, max(ends - time.monotonic(), 0.0)))
             if await disconnected():
                 return
             rows, unread, cursor = await run_in_threadpool(read, cursor)
