@@ -108,6 +108,10 @@ def _forget_cached_classes() -> Iterator[None]:
     # the class rows it kept (taxonomy.service) must not outlive the test.
     yield
     taxonomy_service._class_cache.clear()
+    # Likewise the notification rules, templates and recipients kept per process.
+    from cityloop.notifications.service import CACHE
+
+    CACHE.drop()
 
 
 def _bound_session_factory(connection: Connection) -> sessionmaker[Session]:

@@ -69,6 +69,25 @@ def _phone(session: Session, target: str) -> str | None:
     return None
 
 
+class _Http:
+    """One HTTP client per channel, kept: a new client per message loads the CA bundle
+    again and opens a new connection (most of a delivery's time, measured in
+    bench/bench_events.py)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(timeout=self.timeout, follow_redirects=False)
+        return self._client
+
+
 def sign(secret: str, body: bytes) -> str:
     """The X-Cityloop-Signature value: HMAC-SHA256 of the exact body, hex."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -84,6 +103,7 @@ class SmsChannel:
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
+        self.http = _Http(settings.timeout_seconds)
 
     def prepare(self, session: Session, delivery: Delivery) -> Any:
         if self.settings.sms_backend == "off":
@@ -122,11 +142,8 @@ class SmsChannel:
             "X-Request-Id": f"cityloop-{delivery.id}",
         }
         try:
-            response = httpx.post(
-                self.settings.sms_gateway_url,
-                content=raw,
-                headers=headers,
-                timeout=self.settings.timeout_seconds,
+            response = self.http.client.post(
+                self.settings.sms_gateway_url, content=raw, headers=headers
             )
         except httpx.HTTPError as exc:
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -226,6 +243,7 @@ class WechatChannel:
         self.settings = settings
         self._lock = threading.Lock()
         self._token: tuple[str, float] | None = None
+        self.http = _Http(settings.timeout_seconds)
 
     def prepare(self, session: Session, delivery: Delivery) -> Any:
         if not (self.settings.wechat_appid and self.settings.wechat_secret):
@@ -273,21 +291,21 @@ class WechatChannel:
                 "remark": {"value": payload.get("text", "")},
             },
         }
+        client = self.http.client
+        answer: dict[str, Any] = {}
         try:
-            with httpx.Client(timeout=self.settings.timeout_seconds) as client:
-                answer: dict[str, Any] = {}
-                for attempt in range(2):
-                    token = self.access_token(client, renew=attempt > 0)
-                    response = client.post(
-                        f"{self.settings.wechat_api_base}/cgi-bin/message/template/send",
-                        params={"access_token": token},
-                        json=message,
-                    )
-                    if response.status_code >= 300:
-                        return _http_result(response)
-                    answer = response.json()
-                    if answer.get("errcode") not in self._RENEW:
-                        break
+            for attempt in range(2):
+                token = self.access_token(client, renew=attempt > 0)
+                response = client.post(
+                    f"{self.settings.wechat_api_base}/cgi-bin/message/template/send",
+                    params={"access_token": token},
+                    json=message,
+                )
+                if response.status_code >= 300:
+                    return _http_result(response)
+                answer = response.json()
+                if answer.get("errcode") not in self._RENEW:
+                    break
         except (httpx.HTTPError, RuntimeError, ValueError) as exc:
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:200])
         code = answer.get("errcode", 0)
@@ -312,6 +330,7 @@ class DepartmentWebhookChannel:
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
+        self.http = _Http(settings.timeout_seconds)
 
     def prepare(self, session: Session, delivery: Delivery) -> Any:
         department_id = delivery.payload.get("department", {}).get("id")
@@ -327,12 +346,8 @@ class DepartmentWebhookChannel:
             "X-Cityloop-Signature": sign(str(prepared), delivery.body),
         }
         try:
-            response = httpx.post(
-                delivery.target_url,
-                content=delivery.body,
-                headers=headers,
-                timeout=self.settings.timeout_seconds,
-                follow_redirects=False,
+            response = self.http.client.post(
+                delivery.target_url, content=delivery.body, headers=headers
             )
         except httpx.HTTPError as exc:
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")

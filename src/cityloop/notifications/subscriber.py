@@ -4,6 +4,7 @@ department's webhook (delivered by the worker after commit)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
@@ -19,7 +20,7 @@ from cityloop.notifications import service
 from cityloop.notifications.models import Notification
 from cityloop.notifications.settings import NotifySettings
 from cityloop.org.models import Department, User
-from cityloop.outbox.service import enqueue
+from cityloop.outbox.service import enqueue_rows, message_row
 from cityloop.taxonomy.service import find_class
 
 EVENT_LABELS = {
@@ -48,7 +49,7 @@ def on_event(session: Session, event: DomainEvent) -> None:
     case = event.record if isinstance(event.record, Case) else session.get(Case, event.record_id)
     if case is None:
         return
-    department = session.get(Department, case.department_id) if case.department_id else None
+    department = _department(session, case.department_id) if case.department_id else None
     hooked = department is not None and bool(department.webhook_url)
     if not rules and not hooked:
         return
@@ -60,7 +61,7 @@ def on_event(session: Session, event: DomainEvent) -> None:
 
 
 def _values(
-    session: Session, event: DomainEvent, case: Case, department: Department | None
+    session: Session, event: DomainEvent, case: Case, department: _Department | None
 ) -> dict[str, Any]:
     payload = event.payload
     tz = ZoneInfo("Asia/Shanghai")
@@ -89,26 +90,55 @@ def _values(
     }
 
 
+@dataclass(frozen=True)
+class _Department:
+    id: int
+    code: str
+    name: str
+    webhook_url: str | None
+
+
+def _load_departments(session: Session) -> dict[int, _Department]:
+    rows = session.execute(
+        select(Department.id, Department.code, Department.name, Department.webhook_url)
+    ).all()
+    return {r.id: _Department(r.id, r.code, r.name, r.webhook_url) for r in rows}
+
+
+def _department(session: Session, department_id: int) -> _Department | None:
+    # Read for every step of the loop: kept per process as the rules are (CACHE_SECONDS);
+    # a webhook set through this process is in force at once (service.set_webhook drops it).
+    found: dict[int, _Department] = service.CACHE.get(session, "departments", _load_departments)
+    return found.get(department_id)
+
+
+def _load_staff(session: Session) -> list[tuple[int, str, int | None, tuple[str, ...]]]:
+    rows = session.execute(
+        select(User.id, User.role, User.department_id, User.grid_codes).where(User.active.is_(True))
+    ).all()
+    return [(r.id, r.role, r.department_id, tuple(r.grid_codes or ())) for r in rows]
+
+
 def _recipients(session: Session, rule: service.Rule, case: Case) -> list[int]:
-    users = select(User.id).where(User.active.is_(True))
+    staff: list[tuple[int, str, int | None, tuple[str, ...]]] = service.CACHE.get(
+        session, "staff", _load_staff
+    )
     if rule.recipient == "department":
         if case.department_id is None:
             return []
-        return list(session.scalars(users.where(User.department_id == case.department_id)))
+        return [u for u, _role, dept, _g in staff if dept == case.department_id]
     if rule.recipient == "role":
-        return list(session.scalars(users.where(User.role == rule.role)))
+        return [u for u, role, _d, _g in staff if role == rule.role]
     if rule.recipient == "grid":
         # The inspectors whose grids cover the case, as `cases.service.in_grid` reads them.
         codes = [c for c in (case.unit_grid, case.resp_grid, case.community, case.street) if c]
         if not codes:
             return []
-        rows = session.execute(
-            select(User.id, User.grid_codes).where(User.active.is_(True), User.role == "inspector")
-        ).all()
         return [
-            r.id
-            for r in rows
-            if any(code.startswith(grid) for grid in r.grid_codes or () for code in codes)
+            u
+            for u, role, _d, grids in staff
+            if role == "inspector"
+            and any(code.startswith(grid) for grid in grids for code in codes)
         ]
     return []
 
@@ -134,6 +164,7 @@ def _notify(
     values: dict[str, Any],
 ) -> None:
     inbox_rows: list[dict[str, Any]] = []
+    outbox_rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     staff_link = f"/case/{case.id}"
     public_link = f"{_settings().public_base_url}/h5/track?ticket={case.ticket}"
@@ -182,32 +213,34 @@ def _notify(
                     continue
                 if channel == "sms" and target.startswith("case:") and not case.reporter_phone:
                     continue
-                enqueue(
-                    session,
-                    topic=f"notify.{event.action}",
-                    channel=channel,
-                    target_url=target,
-                    payload={
-                        "event": event.action,
-                        "event_label": values["event"],
-                        "ticket": case.ticket,
-                        "case_id": case.id,
-                        "template": tpl.code,
-                        "sms_template_id": tpl.sms_template_id,
-                        "wechat_template_id": tpl.wechat_template_id,
-                        "params": {k: v for k, v in rendered.items() if f"{{{k}}}" in tpl.body},
-                        "title": title,
-                        "text": text,
-                        # Off the console, a link must say which server it is on.
-                        "link": link
-                        if link.startswith("http")
-                        else _settings().public_base_url + link,
-                    },
-                    now=event.at,
-                    not_before=_not_before(rule, case, event.at) if channel == "sms" else None,
+                outbox_rows.append(
+                    message_row(
+                        topic=f"notify.{event.action}",
+                        channel=channel,
+                        target_url=target,
+                        payload={
+                            "event": event.action,
+                            "event_label": values["event"],
+                            "ticket": case.ticket,
+                            "case_id": case.id,
+                            "template": tpl.code,
+                            "sms_template_id": tpl.sms_template_id,
+                            "wechat_template_id": tpl.wechat_template_id,
+                            "params": {k: v for k, v in rendered.items() if f"{{{k}}}" in tpl.body},
+                            "title": title,
+                            "text": text,
+                            # Off the console, a link must say which server it is on.
+                            "link": link
+                            if link.startswith("http")
+                            else _settings().public_base_url + link,
+                        },
+                        now=event.at,
+                        not_before=_not_before(rule, case, event.at) if channel == "sms" else None,
+                    )
                 )
     if inbox_rows:
         session.execute(_INSERT, inbox_rows)
+    enqueue_rows(session, outbox_rows)
 
 
 def _reporter_targets(case: Case) -> list[str]:
@@ -223,11 +256,10 @@ def _webhook(
     session: Session,
     event: DomainEvent,
     case: Case,
-    department: Department,
+    department: _Department,
     values: dict[str, Any],
 ) -> None:
-    enqueue(
-        session,
+    hook = message_row(
         topic=f"department.{event.action}",
         channel="dept_webhook",
         target_url=department.webhook_url or "",
@@ -258,3 +290,4 @@ def _webhook(
         now=event.at,
         ordering_key=f"dept:{department.id}:case:{case.id}",
     )
+    enqueue_rows(session, [hook])

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Table, and_, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from cityloop.errors import Conflict, NotFound, ValidationFailed
@@ -95,6 +95,45 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+def message_row(
+    *,
+    topic: str,
+    target_url: str,
+    payload: dict[str, Any],
+    now: datetime,
+    ordering_key: str | None = None,
+    channel: str = "webhook",
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    """A message as a plain row, for `enqueue_rows`."""
+    return {
+        "topic": topic,
+        "channel": channel,
+        "ordering_key": ordering_key,
+        "target_url": target_url,
+        "payload": payload,
+        "status": "pending",
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "delivered_at": None,
+        "failed_at": None,
+        "last_status_code": None,
+        "last_error": None,
+    }
+
+
+def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add several messages in one INSERT, in the caller's transaction: a listener writing
+    for every step of the loop needs none of the unit of work's bookkeeping (rows made with
+    `message_row`)."""
+    if rows:
+        session.execute(_INSERT_MESSAGE, rows)
+
+
+_INSERT_MESSAGE = insert(cast(Table, OutboxMessage.__table__))
 
 
 def claim_due(
