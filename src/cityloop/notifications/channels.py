@@ -22,7 +22,6 @@ import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -127,7 +126,7 @@ class SmsChannel:
         body = self.request_body(delivery, str(prepared))
         if self.settings.sms_backend == "log":
             line = {**body, "Text": delivery.payload.get("text"), "at": _now_iso()}
-            path = Path(self.settings.sms_log)
+            path = self.settings.sms_log_path
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock, path.open("a", encoding="utf-8") as log:
                 log.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -167,7 +166,7 @@ class SmsChannel:
 
 def read_sms_log(settings: NotifySettings, limit: int = 200) -> list[dict[str, Any]]:
     """The demo backend's messages, newest first, for the administrator."""
-    path = Path(settings.sms_log)
+    path = settings.sms_log_path
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()[-limit:]

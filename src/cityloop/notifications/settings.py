@@ -13,10 +13,19 @@ class NotifySettings(BaseSettings):
 
     # Links in messages to citizens (the H5 tracking page) start with this.
     public_base_url: str = "http://127.0.0.1:8000"
-    # SMS: "log" writes each message as a JSON line to sms_log (the demo city: an
-    # administrator reads it at /admin/notifications/sms-log); "http" posts to the gateway.
+    # SMS: "log" writes each message as a JSON line to sms_log (default: sms.log in
+    # CITYLOOP_DATA_DIR; the demo city's administrator reads it at /admin/notifications);
+    # "http" posts to the gateway.
     sms_backend: str = Field(default="log", pattern="^(log|http|off)$")
-    sms_log: Path = Path("var/sms.log")
+    sms_log: Path | None = None
+
+    @property
+    def sms_log_path(self) -> Path:
+        if self.sms_log is not None:
+            return self.sms_log
+        from cityloop.config import get_settings
+
+        return get_settings().data_dir / "sms.log"
     sms_gateway_url: str | None = None
     sms_access_key: str = ""
     sms_access_secret: str = ""
