@@ -26,6 +26,7 @@ class NotifySettings(BaseSettings):
         from cityloop.config import get_settings
 
         return get_settings().data_dir / "sms.log"
+
     sms_gateway_url: str | None = None
     sms_access_key: str = ""
     sms_access_secret: str = ""

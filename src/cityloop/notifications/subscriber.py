@@ -54,10 +54,13 @@ def on_event(session: Session, event: DomainEvent) -> None:
     if not rules and not hooked:
         return
     values = _values(session, event, case, department)
+    # One INSERT for the event's outbox rows, one for its inbox lines.
+    outbox_rows: list[dict[str, Any]] = []
     if rules:
-        _notify(session, event, case, rules, values)
+        _notify(session, event, case, rules, values, outbox_rows)
     if hooked and department is not None:
-        _webhook(session, event, case, department, values)
+        outbox_rows.append(_webhook(event, case, department, values))
+    enqueue_rows(session, outbox_rows)
 
 
 def _values(
@@ -162,9 +165,9 @@ def _notify(
     case: Case,
     rules: list[service.Rule],
     values: dict[str, Any],
+    outbox_rows: list[dict[str, Any]],
 ) -> None:
     inbox_rows: list[dict[str, Any]] = []
-    outbox_rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     staff_link = f"/case/{case.id}"
     public_link = f"{_settings().public_base_url}/h5/track?ticket={case.ticket}"
@@ -240,7 +243,6 @@ def _notify(
                 )
     if inbox_rows:
         session.execute(_INSERT, inbox_rows)
-    enqueue_rows(session, outbox_rows)
 
 
 def _reporter_targets(case: Case) -> list[str]:
@@ -253,13 +255,9 @@ def _reporter_targets(case: Case) -> list[str]:
 
 
 def _webhook(
-    session: Session,
-    event: DomainEvent,
-    case: Case,
-    department: _Department,
-    values: dict[str, Any],
-) -> None:
-    hook = message_row(
+    event: DomainEvent, case: Case, department: _Department, values: dict[str, Any]
+) -> dict[str, Any]:
+    return message_row(
         topic=f"department.{event.action}",
         channel="dept_webhook",
         target_url=department.webhook_url or "",
@@ -290,4 +288,3 @@ def _webhook(
         now=event.at,
         ordering_key=f"dept:{department.id}:case:{case.id}",
     )
-    enqueue_rows(session, [hook])
