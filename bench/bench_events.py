@@ -10,8 +10,8 @@
    (`GET /api/v1/me/notifications/stream`, httpx, not a browser), while this process
    dispatches cases at a fixed rate; p50/p99 from each commit to each client's frame.
 
-Run: .venv/bin/python bench/bench_events.py [--cases 50] [--rounds 4] [--deliveries 600]
-     [--latency-seconds 12] [--rate 10] [--clients 20] [--pg-url URL]
+Run: .venv/bin/python bench/bench_events.py [--cases 30] [--rounds 4] [--deliveries 300]
+     [--latency-seconds 10] [--rate 10] [--clients 20] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -285,10 +285,10 @@ def latency(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--cases", type=int, default=50, help="cases per A/B round")
+    parser.add_argument("--cases", type=int, default=30, help="cases per A/B round")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--deliveries", type=int, default=600)
-    parser.add_argument("--latency-seconds", type=float, default=12)
+    parser.add_argument("--deliveries", type=int, default=300)
+    parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=10, help="dispatches per second")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
