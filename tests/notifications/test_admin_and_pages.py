@@ -52,6 +52,17 @@ def test_bad_rules_templates_and_webhooks_are_refused_naming_the_field(client, a
             "post",
             "/api/v1/notification-rules",
             {
+                "event": "teleport",
+                "recipient": "department",
+                "channels": ["inbox"],
+                "template": "case_assigned",
+            },
+            "event",
+        ),
+        (
+            "post",
+            "/api/v1/notification-rules",
+            {
                 "event": "dispatch",
                 "recipient": "department",
                 "channels": ["pager"],

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from cityloop.cases.states import BY_ACTION
 from cityloop.errors import NotFound, ValidationFailed
 from cityloop.notifications.defaults import CHANNELS, PLACEHOLDERS, RULES, TEMPLATES
 from cityloop.notifications.models import (
@@ -28,6 +29,8 @@ from cityloop.org.models import Department
 from cityloop.org.service import ROLES
 
 CACHE_SECONDS = 5.0
+# What the case flow publishes: its actions, a case born, the clock's marks.
+CASE_EVENTS = frozenset(BY_ACTION) | {"report", "clock_warning", "clock_overdue"}
 
 
 # -- rules and templates as data ----------------------------------------------------------
@@ -183,8 +186,14 @@ def _row_of(rule: Rule, row: NotificationRule) -> NotificationRule:
 def check_rule(session: Session, data: dict[str, Any]) -> Rule:
     """A rule from what an administrator sent; 422 naming the field that is wrong."""
     event = str(data.get("event") or "").strip()
+    flow = str(data.get("flow") or "case")
     if not event or len(event) > 40:
         raise ValidationFailed("event must be an action or clock event name", field="event")
+    if flow == "case" and event not in CASE_EVENTS:
+        raise ValidationFailed(
+            f"unknown event {event!r} of the case flow; one of: {', '.join(sorted(CASE_EVENTS))}",
+            field="event",
+        )
     recipient = data.get("recipient")
     if recipient not in RECIPIENT_KINDS:
         raise ValidationFailed(
