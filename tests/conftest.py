@@ -27,6 +27,7 @@ from cityloop.config import Settings
 from cityloop.db import Base, make_engine
 from cityloop.documents import storage as document_storage
 from cityloop.kit.clock import SettableClock
+from cityloop.listeners import register_listeners
 from cityloop.models import load_all_models
 from cityloop.org.models import User
 from cityloop.org.service import issue_token
@@ -34,6 +35,8 @@ from cityloop.places.service import PlaceIndex
 from cityloop.taxonomy import service as taxonomy_service
 
 load_all_models()
+# The event stream's listeners, as every process registers them at start-up.
+register_listeners()
 
 PG_URL = os.environ.get(
     "CITYLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -45,6 +48,9 @@ TEST_SETTINGS = Settings(
     secret_key=secrets.token_urlsafe(32),
     data_dir=Path(tempfile.mkdtemp(prefix="cityloop-test-")),
 )
+# Commands run in-process (CliRunner) and the servers and workers tests start read their key
+# from the environment, as in production: the same key as the test apps'.
+os.environ.setdefault("CITYLOOP_SECRET_KEY", TEST_SETTINGS.secret_key)
 # Documents issued by a service test without an app go where the app's would, not into ./var.
 document_storage.configure(TEST_SETTINGS.data_dir)
 
@@ -109,6 +115,10 @@ def _forget_cached_classes() -> Iterator[None]:
     # the class rows it kept (taxonomy.service) must not outlive the test.
     yield
     taxonomy_service._class_cache.clear()
+    # Likewise the notification rules, templates and recipients kept per process.
+    from cityloop.notifications.service import CACHE
+
+    CACHE.drop()
 
 
 def _bound_session_factory(connection: Connection) -> sessionmaker[Session]:

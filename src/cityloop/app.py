@@ -36,7 +36,9 @@ from cityloop.intake.api import router as intake_router
 from cityloop.iot.api import router as iot_router
 from cityloop.kit.clock import Clock
 from cityloop.kit.heap import release_long_lived, settle_long_lived, tune_for_server
+from cityloop.listeners import register_listeners
 from cityloop.media.api import router as media_router
+from cityloop.notifications.api import router as notifications_router
 from cityloop.open311.api import router as open311_router
 from cityloop.org.api import router as org_router
 from cityloop.outbox.api import router as outbox_router
@@ -164,6 +166,7 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    register_listeners()
     if session_factory is None:
         engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
         session_factory = make_session_factory(engine)
@@ -329,6 +332,7 @@ def create_app(
         partners_router,
         outbox_router,
         privacy_router,
+        notifications_router,
         open311_router,
         iot_router,
         evaluation_router,

@@ -31,6 +31,10 @@ HostOption = Annotated[str, typer.Option("--host", help="address to listen on")]
 
 
 def _use_database(db: str | None) -> str:
+    from cityloop.listeners import register_listeners
+
+    # Every command that opens the database may run a flow: its listeners first.
+    register_listeners()
     if db:
         os.environ["CITYLOOP_DATABASE_URL"] = db
         get_settings.cache_clear()
@@ -195,17 +199,21 @@ def worker(
 ) -> None:
     """Run the clock sweep (deadline warnings, overdue marks, automatic urging), then bring the
     evaluation rollups up to the timeline and deliver the outbox (status pushes to partner
-    platforms), each pass after the previous one's commit."""
+    platforms, notifications by SMS, e-mail and WeChat, department webhooks), each pass after
+    the previous one's commit."""
     from sqlalchemy.exc import OperationalError
 
     from cityloop.db import make_engine, make_session_factory
     from cityloop.evaluation import rollup
     from cityloop.kit.clock import Clock
+    from cityloop.notifications.channels import register_channels
     from cityloop.outbox.delivery import deliver_due
     from cityloop.supervision.sweep import sweep
     from cityloop.taxonomy.service import working_calendar
 
     url = _use_database(db)
+    _require_keys()  # the erasure's keyed digests are made with the signing key
+    register_channels()
     clock = Clock()
     outbox = make_session_factory(make_engine(url))
     while True:

@@ -12,6 +12,7 @@ def load_all_models() -> None:
     import cityloop.intake.models
     import cityloop.iot.models
     import cityloop.media.models
+    import cityloop.notifications.models
     import cityloop.org.models
     import cityloop.outbox.models
     import cityloop.partners.models

@@ -314,7 +314,8 @@ def test_requests_are_found_by_id_service_status_and_dates(
     # service_request_id overrides every other filter.
     assert ids(service_request_id=f"{ancient},{manhole}", status="closed") == [manhole, ancient]
     [closed] = _json(client.get(f"{BASE}/requests/{rejected}.json"))
-    assert (closed["status"], closed["status_notes"]) == ("closed", "不予受理")
+    # The citizen learns why (issue 13): the centre's reason follows the state.
+    assert (closed["status"], closed["status_notes"]) == ("closed", "不予受理：非城市管理事项")
 
 
 @pytest.mark.parametrize(

@@ -310,9 +310,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
             lambda w: {"lon": w.lon, "lat": w.lat},
         ),
     ),
-    ("GET", "/api/v1/hotline/calls"): api(
-        OPERATORS | {"leader"}, get("/api/v1/hotline/calls")
-    ),
+    ("GET", "/api/v1/hotline/calls"): api(OPERATORS | {"leader"}, get("/api/v1/hotline/calls")),
     ("POST", "/api/v1/inspector/positions"): api(
         INSPECTORS,
         send(
@@ -645,6 +643,82 @@ for _path, _methods, _real in (
         EXPECTED[(_method, _path)] = page(
             ADMIN, get(_target) if _method == "GET" else form(_target)
         )
+
+# Notifications (issue 13): one's own inbox, stream and preferences for every member of
+# staff; rules, templates, webhooks and the SMS log for the administrator.
+_RULE = {
+    "event": "dispatch",
+    "recipient": "department",
+    "channels": ["inbox"],
+    "template": "case_assigned",
+}
+EXPECTED.update(
+    {
+        ("GET", "/api/v1/me/notifications"): api(STAFF, get("/api/v1/me/notifications")),
+        ("POST", "/api/v1/me/notifications/read-all"): api(
+            STAFF, send("POST", "/api/v1/me/notifications/read-all")
+        ),
+        ("POST", "/api/v1/me/notifications/{notification_id}/read"): api(
+            STAFF, send("POST", "/api/v1/me/notifications/999999/read"), found=False
+        ),
+        ("GET", "/api/v1/me/notifications/stream"): api(
+            STAFF, get("/api/v1/me/notifications/stream", max_seconds=0)
+        ),
+        ("GET", "/api/v1/me/notification-preferences"): api(
+            STAFF, get("/api/v1/me/notification-preferences")
+        ),
+        ("PUT", "/api/v1/me/notification-preferences"): api(
+            STAFF, send("PUT", "/api/v1/me/notification-preferences", {"muted": []})
+        ),
+        ("GET", "/api/v1/notification-rules"): api(ADMIN, get("/api/v1/notification-rules")),
+        ("POST", "/api/v1/notification-rules"): api(
+            ADMIN, send("POST", "/api/v1/notification-rules", _RULE)
+        ),
+        ("PUT", "/api/v1/notification-rules/{rule_id}"): api(
+            ADMIN, send("PUT", "/api/v1/notification-rules/999999", _RULE), found=False
+        ),
+        ("DELETE", "/api/v1/notification-rules/{rule_id}"): api(
+            ADMIN, send("DELETE", "/api/v1/notification-rules/999999"), found=False
+        ),
+        ("GET", "/api/v1/notification-templates"): api(
+            ADMIN, get("/api/v1/notification-templates")
+        ),
+        ("PUT", "/api/v1/notification-templates/{code}"): api(
+            ADMIN,
+            send(
+                "PUT", "/api/v1/notification-templates/case_assigned", {"title": "t", "body": "b"}
+            ),
+        ),
+        ("PUT", "/api/v1/departments/{department_id}/webhook"): api(
+            ADMIN, send("PUT", "/api/v1/departments/{w.department_id}/webhook", {})
+        ),
+        ("GET", "/api/v1/notifications/sms-log"): api(ADMIN, get("/api/v1/notifications/sms-log")),
+        ("GET", "/inbox"): page(STAFF, get("/inbox")),
+        ("POST", "/inbox/read-all"): page(STAFF, form("/inbox/read-all")),
+        ("POST", "/inbox/{notification_id}/read"): page(
+            STAFF, form("/inbox/999999/read"), found=False
+        ),
+        ("POST", "/inbox/{notification_id}/open"): page(
+            STAFF, form("/inbox/999999/open"), found=False
+        ),
+        ("GET", "/inbox/preferences"): page(STAFF, get("/inbox/preferences")),
+        ("POST", "/inbox/preferences"): page(STAFF, form("/inbox/preferences")),
+        ("GET", "/admin/notifications"): page(ADMIN, get("/admin/notifications")),
+        ("POST", "/admin/notifications/rules"): page(ADMIN, form("/admin/notifications/rules")),
+        ("POST", "/admin/notifications/rules/{rule_id}/delete"): page(
+            ADMIN, form("/admin/notifications/rules/999999/delete"), found=False
+        ),
+        ("POST", "/admin/notifications/templates/{code}"): page(
+            ADMIN, form("/admin/notifications/templates/case_assigned")
+        ),
+        ("POST", "/admin/notifications/webhooks/{department_id}"): page(
+            ADMIN, form("/admin/notifications/webhooks/{w.department_id}")
+        ),
+        ("POST", "/admin/notifications/outbox/{message_id}/retry"): page(
+            ADMIN, form("/admin/notifications/outbox/{w.message_id}/retry")
+        ),
+    }
+)
 
 # Routes that are not the application's: FastAPI's documentation.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

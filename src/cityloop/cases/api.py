@@ -304,6 +304,14 @@ def track_ticket(ticket: str, session: SessionDep) -> PublicTicket:
         created_at=case.created_at,
         closed_at=followed.closed_at,
         merged_into_ticket=followed.ticket if followed is not case else None,
+        rejection_reason=next(
+            (
+                str(e.payload.get("reason") or "")
+                for e in reversed(events)
+                if e.action == "reject" and followed.state == "rejected"
+            ),
+            None,
+        ),
         steps=steps,
     )
 

@@ -127,4 +127,6 @@ class PublicTicket(BaseModel):
     created_at: datetime
     closed_at: datetime | None
     merged_into_ticket: str | None = None
+    # Why the report was rejected, as the centre wrote it (no names, no numbers of others).
+    rejection_reason: str | None = None
     steps: list[PublicStep]

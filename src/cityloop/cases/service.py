@@ -37,11 +37,11 @@ from cityloop.cases.states import (
     state_label,
 )
 from cityloop.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from cityloop.events import DomainEvent, publish
 from cityloop.kit.calendar import WorkingCalendar, traffic_light
 from cityloop.media.service import missing_media
 from cityloop.org.models import Department, User
 from cityloop.org.service import descendant_ids, responsible_department, responsible_rule
-from cityloop.partners.hooks import case_changed as push_to_partner
 from cityloop.taxonomy.service import find_class, get_class, handling_days, stage_limits
 
 URGENCIES = ("A", "B", "C")
@@ -295,7 +295,22 @@ def transition(
         photos = ctx.payload.pop("photos", []) or []
         event_payload = {**ctx.payload, **ctx.notes}
         _append_event(session, case, actor, action, from_state, target, now, event_payload, photos)
-        push_to_partner(session, case, action, from_state, event_payload, now)
+        publish(
+            session,
+            DomainEvent(
+                flow="case",
+                record_id=case.id,
+                action=action,
+                from_state=from_state,
+                to_state=target,
+                actor_name=actor.name,
+                actor_role=actor.role,
+                at=now,
+                actor_id=actor.user_id,
+                payload=event_payload,
+                record=case,
+            ),
+        )
     if case is held:
         # This transaction made the case, so no one else can write it: its row is written
         # once, when the caller's transaction ends, however many actions it takes meanwhile.

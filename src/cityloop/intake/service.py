@@ -30,6 +30,7 @@ from cityloop.cases.service import (
 )
 from cityloop.cases.states import OPEN_CASE_SQL, OPEN_STATES
 from cityloop.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from cityloop.events import DomainEvent, publish
 from cityloop.intake.models import HotlineCall, InspectorPosition
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.kit.geo import h3_cell, haversine_m
@@ -245,6 +246,24 @@ def receive(
         if existing is None:
             raise
         return existing, False
+    # A case born is the first event of its flow; the automatic file + dispatch below are
+    # published by transition() after it.
+    publish(
+        session,
+        DomainEvent(
+            flow="case",
+            record_id=case.id,
+            action="report",
+            from_state=None,
+            to_state=case.state,
+            actor_name=actor.name,
+            actor_role=actor.role,
+            at=now,
+            actor_id=actor.user_id,
+            payload={"source": report.source, **notes},
+            record=case,
+        ),
+    )
     if duplicate is None and report.source in AUTO_ROUTED_SOURCES:
         auto_route(session, case, now=now, calendar=calendar)
     if duplicate is not None:

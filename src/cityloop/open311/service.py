@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from cityloop.cases.models import Case
+from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.service import partner_actor
 from cityloop.cases.states import OPEN_STATES, state_label
 from cityloop.errors import NotFound, ValidationFailed
@@ -287,10 +287,26 @@ def parse_query(params: Mapping[str, str], *, now: datetime, tz: tzinfo) -> Requ
     )
 
 
-def _status_notes(row: Any) -> str:
+def _status_notes(row: Any, reasons: dict[str, str]) -> str:
     if row.state == "merged" and row.merged_into:
         return f"{state_label(row.state)} → {row.merged_into} (merged into that request)"
+    if row.state == "rejected" and reasons.get(row.ticket):
+        # The citizen is told why (issue 13): the reason the centre gave when rejecting.
+        return f"{state_label(row.state)}：{reasons[row.ticket]}"
     return state_label(row.state)
+
+
+def _rejection_reasons(session: Session, tickets: list[str]) -> dict[str, str]:
+    if not tickets:
+        return {}
+    rows = session.execute(
+        select(Case.ticket, CaseEvent.payload)
+        .join(CaseEvent, CaseEvent.case_id == Case.id)
+        .where(Case.ticket.in_(tickets), CaseEvent.action == "reject")
+        .order_by(CaseEvent.seq)
+    ).all()
+    # The last rejection of each case (a case unmerged and rejected again says the latest).
+    return {r.ticket: str((r.payload or {}).get("reason") or "") for r in rows}
 
 
 def _masked(text: str | None) -> str | None:
@@ -310,6 +326,7 @@ def _address(row: Any, places: Any) -> str | None:
 
 def _documents(session: Session, query: Any, places: Any, tz: tzinfo) -> list[dict[str, Any]]:
     rows = session.execute(query).all()
+    reasons = _rejection_reasons(session, [r.ticket for r in rows if r.state == "rejected"])
     documents = []
     for row in rows:
         media_urls = row.media_urls or []
@@ -317,7 +334,7 @@ def _documents(session: Session, query: Any, places: Any, tz: tzinfo) -> list[di
             {
                 "service_request_id": row.ticket,
                 "status": "open" if row.state in OPEN_STATES else "closed",
-                "status_notes": _status_notes(row),
+                "status_notes": _status_notes(row, reasons),
                 "service_name": row.matter_name or row.class_name,
                 "service_code": row.class_code,
                 "description": _masked(row.description),

@@ -31,6 +31,8 @@ class Department(Base):
     region_code: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
     phone: Mapped[str | None] = mapped_column(String(30), default=None)
     webhook_url: Mapped[str | None] = mapped_column(String(300), default=None)
+    # The key the department's webhook deliveries are signed with (notifications).
+    webhook_secret: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 class User(Base):

@@ -17,7 +17,8 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityloop.db import begin_write
-from cityloop.outbox.service import MAX_ATTEMPTS, SendResult, claim_due, record_result
+from cityloop.outbox import channels
+from cityloop.outbox.service import MAX_ATTEMPTS, Delivery, SendResult, claim_due, record_result
 
 TIMEOUT_SECONDS = 10.0
 BATCH = 10
@@ -74,7 +75,7 @@ def deliver_due(
             break
         claimed += len(deliveries)
         for delivery in deliveries:
-            result = send(delivery.target_url, delivery.body, delivery.headers)
+            result = _send_one(factory, delivery, send)
             with factory() as session:
                 begin_write(session)
                 outcome = record_result(
@@ -90,3 +91,20 @@ def deliver_due(
         # Claim again even after a short batch: a delivery may have let the next message
         # about the same case go.
     return report
+
+
+def _send_one(factory: sessionmaker[Session], delivery: Delivery, send: Sender) -> SendResult:
+    if delivery.channel == "webhook":
+        return send(delivery.target_url, delivery.body, delivery.headers)
+    channel = channels.get(delivery.channel)
+    if channel is None:
+        return SendResult(ok=False, error=f"no channel {delivery.channel!r} in this worker")
+    try:
+        with factory() as session:
+            prepared = channel.prepare(session, delivery)
+            session.rollback()
+        if isinstance(prepared, SendResult):
+            return prepared
+        return channel.send(delivery, prepared)
+    except Exception as exc:  # a channel's bug must not stop the other deliveries
+        return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -28,6 +28,10 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     topic: Mapped[str] = mapped_column(String(40))
+    # Which plug-in sends it (`outbox.channels`): a plain webhook POST to target_url, or a
+    # notification channel, for which target_url names the recipient ("user:5", "case:7")
+    # and the worker reads the address when it sends.
+    channel: Mapped[str] = mapped_column(String(16), default="webhook", server_default="webhook")
     ordering_key: Mapped[str | None] = mapped_column(String(80), default=None)
     target_url: Mapped[str] = mapped_column(String(300))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 class OutboxMessageOut(BaseModel):
     id: int
     topic: str
+    channel: str
     ordering_key: str | None
     target_url: str
     payload: dict[str, Any]

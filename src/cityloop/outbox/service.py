@@ -10,11 +10,11 @@ again when the lease runs out. Receivers deduplicate by the ``X-Cityloop-Deliver
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Table, and_, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from cityloop.errors import Conflict, NotFound, ValidationFailed
@@ -40,6 +40,8 @@ class Delivery:
     target_url: str
     body: bytes
     attempt: int
+    channel: str = "webhook"
+    payload: dict[str, Any] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -56,6 +58,9 @@ class SendResult:
     ok: bool
     status_code: int | None = None
     error: str | None = None
+    # A refusal that no retry will change (the gateway's 4xx: a bad number, a template it
+    # does not know): the message fails at once instead of taking every attempt.
+    permanent: bool = False
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,20 +77,63 @@ def enqueue(
     payload: dict[str, Any],
     now: datetime,
     ordering_key: str | None = None,
+    channel: str = "webhook",
+    not_before: datetime | None = None,
 ) -> OutboxMessage:
-    """Add a message in the caller's transaction: it leaves only if that transaction commits."""
+    """Add a message in the caller's transaction: it leaves only if that transaction commits
+    (and not before ``not_before``, e.g. an SMS held through the night)."""
     message = OutboxMessage(
         topic=topic,
+        channel=channel,
         ordering_key=ordering_key,
         target_url=target_url,
         payload=payload,
         status="pending",
         created_at=now,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
     )
     session.add(message)
     return message
+
+
+def message_row(
+    *,
+    topic: str,
+    target_url: str,
+    payload: dict[str, Any],
+    now: datetime,
+    ordering_key: str | None = None,
+    channel: str = "webhook",
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    """A message as a plain row, for `enqueue_rows`."""
+    return {
+        "topic": topic,
+        "channel": channel,
+        "ordering_key": ordering_key,
+        "target_url": target_url,
+        "payload": payload,
+        "status": "pending",
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "delivered_at": None,
+        "failed_at": None,
+        "last_status_code": None,
+        "last_error": None,
+    }
+
+
+def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add several messages in one INSERT, in the caller's transaction: a listener writing
+    for every step of the loop needs none of the unit of work's bookkeeping (rows made with
+    `message_row`)."""
+    if rows:
+        session.execute(_INSERT_MESSAGE, rows)
+
+
+_INSERT_MESSAGE = insert(cast(Table, OutboxMessage.__table__))
 
 
 def claim_due(
@@ -129,6 +177,8 @@ def claim_due(
                 target_url=message.target_url,
                 body=json.dumps(message.payload, ensure_ascii=False).encode("utf-8"),
                 attempt=message.attempts,
+                channel=message.channel,
+                payload=dict(message.payload),
             )
         )
     session.flush()
@@ -158,7 +208,7 @@ def record_result(
         outcome = "delivered"
     else:
         message.last_error = (result.error or "delivery failed")[:ERROR_CHARS]
-        if message.attempts >= max_attempts:
+        if message.attempts >= max_attempts or result.permanent:
             message.status = "failed"
             message.failed_at = now
             outcome = "failed"

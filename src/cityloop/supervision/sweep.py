@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from cityloop.cases.models import Case
 from cityloop.cases.service import SYSTEM, record_clock_event, transition
 from cityloop.cases.states import OPEN_STATES, STAGE_LABELS
+from cityloop.events import DomainEvent, publish
 from cityloop.kit.calendar import WorkingCalendar
 
 
@@ -47,13 +48,13 @@ def sweep(
         if now > case.stage_due_at:
             case.overdue_stage = stage
             case.warned_stage = stage
-            record_clock_event(
-                session,
-                case,
-                "clock_overdue",
-                now,
-                {"stage": stage, "due_at": case.stage_due_at.isoformat(), "note": f"{label}超期"},
-            )
+            overdue = {
+                "stage": stage,
+                "due_at": case.stage_due_at.isoformat(),
+                "note": f"{label}超期",
+            }
+            record_clock_event(session, case, "clock_overdue", now, overdue)
+            _publish(session, case, "clock_overdue", now, {**overdue, "light": "red"})
             result.overdue += 1
             if case.state == "dispatched":
                 session.flush()
@@ -74,17 +75,35 @@ def sweep(
         elapsed = calendar.working_minutes_between(case.stage_started_at, now)
         if limit > 0 and elapsed / limit >= 0.8:
             case.warned_stage = stage
-            record_clock_event(
-                session,
-                case,
-                "clock_warning",
-                now,
-                {
-                    "stage": stage,
-                    "due_at": case.stage_due_at.isoformat(),
-                    "note": f"{label}即将到期 (已用{elapsed / limit:.0%})",
-                },
-            )
+            warning = {
+                "stage": stage,
+                "due_at": case.stage_due_at.isoformat(),
+                "note": f"{label}即将到期 (已用{elapsed / limit:.0%})",
+            }
+            record_clock_event(session, case, "clock_warning", now, warning)
+            _publish(session, case, "clock_warning", now, {**warning, "light": "yellow"})
             result.warnings += 1
     session.flush()
     return result
+
+
+def _publish(
+    session: Session, case: Case, kind: str, now: datetime, payload: dict[str, object]
+) -> None:
+    # The clock's marks are events of the case's flow too: the holder is told its deadline
+    # turned yellow or red (the automatic urging is published by transition()).
+    publish(
+        session,
+        DomainEvent(
+            flow="case",
+            record_id=case.id,
+            action=kind,
+            from_state=case.state,
+            to_state=case.state,
+            actor_name=SYSTEM.name,
+            actor_role=SYSTEM.role,
+            at=now,
+            payload=dict(payload),
+            record=case,
+        ),
+    )

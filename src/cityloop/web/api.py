@@ -26,6 +26,7 @@ from cityloop.web import (
     photos,
     screen,
 )
+from cityloop.web.notifications import pages as notification_pages
 from cityloop.web.page import HOME_BY_ROLE, STATIC, FormDep, Page, PageDep, StaffPageDep, text
 
 router = APIRouter(include_in_schema=False)
@@ -152,5 +153,6 @@ for _sub in (
     admin_devices.router,
     admin_places.router,
     admin_documents.router,
+    notification_pages.router,
 ):
     router.include_router(_sub)

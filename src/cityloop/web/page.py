@@ -122,6 +122,12 @@ def _read_session(request: Request) -> WebSession:
     return WebSession(None, secrets.token_urlsafe(24), changed=True)
 
 
+def session_user_id(request: Request) -> int | None:
+    """The console user of a request's session cookie (the live notification stream, which
+    the console opens with EventSource and so with no bearer token)."""
+    return _read_session(request).user_id
+
+
 class Page:
     """Everything a page handler needs besides its own inputs."""
 
