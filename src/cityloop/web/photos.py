@@ -22,6 +22,13 @@ def uploads(form: FormData, name: str) -> list[UploadFile]:
     return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]
 
 
+def peek(upload: UploadFile, settings: Any) -> bytes:
+    """The bytes of an uploaded file (as store() will read them), the file rewound."""
+    data = upload.file.read(settings.media_limits.max_photo_bytes + 1)
+    upload.file.seek(0)
+    return data
+
+
 def store(
     session: Session,
     settings: Any,
