@@ -225,6 +225,7 @@ def store_photo(
             f"{name or 'the file'} is a {fmt} image; send JPEG, PNG or WebP", field=field
         )
     content_type, extension = PHOTO_FORMATS[fmt]
+    data = image_only(data, fmt)
     return _keep(
         session,
         data,
@@ -241,6 +242,58 @@ def store_photo(
         exif_lon=exif_lon,
         exif_lat=exif_lat,
     )
+
+
+def image_only(data: bytes, fmt: str) -> bytes:
+    """The bytes up to the image's own end (JPEG's EOI, PNG's IEND, WebP's RIFF size): what a
+    sender appended — HTML, a ZIP — is not kept, so the file cannot pass for another kind.
+    A structure this does not follow is kept as it is (the decoder accepted it)."""
+    try:
+        end = {"JPEG": _jpeg_end, "PNG": _png_end, "WEBP": _webp_end}[fmt](data)
+    except (IndexError, KeyError, ValueError):
+        return data
+    return data[:end] if end else data
+
+
+def _jpeg_end(data: bytes) -> int:
+    pos = 2  # after SOI
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            raise ValueError("not at a marker")
+        while data[pos] == 0xFF:
+            pos += 1
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            return pos
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue
+        pos += int.from_bytes(data[pos : pos + 2], "big")
+        if marker == 0xDA:  # SOS: entropy-coded data up to the next real marker
+            while True:
+                pos = data.index(b"\xff", pos)
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1 if following == 0xFF else 2
+                    continue
+                break
+    raise ValueError("no EOI")
+
+
+def _png_end(data: bytes) -> int:
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos
+    raise ValueError("no IEND")
+
+
+def _webp_end(data: bytes) -> int:
+    size = int.from_bytes(data[4:8], "little")
+    return 8 + size + (size & 1)
 
 
 def store_voice(
@@ -326,6 +379,14 @@ def missing_media(session: Session, ids: list[str]) -> list[str]:
         return []
     found = set(session.scalars(select(Media.id).where(Media.id.in_(ids))))
     return [i for i in ids if i not in found]
+
+
+# Sent with every stored file: never sniffed into another type, never run as a page.
+SERVING_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
+    "Cache-Control": "private",
+}
 
 
 def media_path(directory: Path, row: Media) -> Path:

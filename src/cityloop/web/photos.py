@@ -5,7 +5,6 @@ to pages, which authenticate by the session cookie rather than a bearer token.""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -85,8 +84,3 @@ def store_voice(
         field=field,
     )
     return row.id
-
-
-def file_of(session: Session, settings: Any, media_id: str) -> tuple[Path, str]:
-    row = media.get_media(session, media_id)
-    return media.media_path(settings.media_dir, row), row.content_type
