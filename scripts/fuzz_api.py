@@ -4,7 +4,8 @@ Every operation of /openapi.json gets generated requests (valid and invalid) as 
 anonymous, with an administrator's token, and with a handler's token; operations that take an
 ``X-Api-Key`` are also called with a valid partner or device key. Checks: no 5xx and no
 unhandled exception; every 4xx carries a message (``detail`` in the API's error shape, a
-``description`` in Open311's).
+``description`` in Open311's); every answer is as the OpenAPI says — a documented status, a
+body that validates against the documented schema, a documented content type.
 
 The CI test (tests/security/test_fuzz_openapi.py) runs this harness on a small budget; run it
 by hand for a bigger one:
@@ -130,6 +131,28 @@ def _has_message(path: str, response: Any) -> bool:
     return isinstance(detail, str) and detail.strip() != ""
 
 
+def _nonconformance(case: Any, response: Any) -> str | None:
+    """What in the answer the published OpenAPI does not describe: its status, its body, its
+    content type; None when it conforms."""
+    from schemathesis.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    try:
+        case.validate_response(
+            response,
+            checks=[status_code_conformance, response_schema_conformance, content_type_conformance],
+        )
+    except BaseException as exc:  # schemathesis raises a group of failures
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"not as the OpenAPI says: {first[:200]}"
+    return None
+
+
 def _header_params(operation: Any) -> set[str]:
     names = set()
     for param in operation.definition.raw.get("parameters", []):
@@ -147,6 +170,7 @@ def fuzz(
     seed: int | None = None,
     operations: str | None = None,
     progress: Callable[[str], None] | None = None,
+    conformance: bool = True,
 ) -> Summary:
     """Run schemathesis over every operation as every caller (name → headers to send)."""
     wrapped = FuzzClientAddress(app)
@@ -165,7 +189,16 @@ def fuzz(
             if keyed and caller != "anonymous" and operation.path in DEMO_KEYS:
                 headers["X-Api-Key"] = DEMO_KEYS[operation.path]
             _fuzz_one(
-                wrapped, operation, label, caller, headers, summary, max_examples, seed, derandomize
+                wrapped,
+                operation,
+                label,
+                caller,
+                headers,
+                summary,
+                max_examples,
+                seed,
+                derandomize,
+                conformance,
             )
         if progress is not None:
             progress(f"{label}: {summary.per_operation[label]} requests")
@@ -183,6 +216,7 @@ def _fuzz_one(
     max_examples: int,
     seed: int | None,
     derandomize: bool,
+    conformance: bool,
 ) -> None:
     def check(case: Any) -> None:
         summary.requests += 1
@@ -209,6 +243,8 @@ def _fuzz_one(
             problem = "server error"
         elif 400 <= status < 500 and not _has_message(operation.path, response):
             problem = "4xx without a message"
+        if problem is None and conformance:
+            problem = _nonconformance(case, response)
         if problem is not None:
             summary.failures.append(
                 Failure(

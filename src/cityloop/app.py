@@ -387,6 +387,38 @@ def _error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     return sorted(statuses)
 
 
+# Open311's answers are XML or JSON as the path's format says; its errors are the spec's list.
+_OPEN311_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+_OPEN311_STATUSES = {
+    400: "a parameter is missing or invalid (the spec's error list)",
+    403: "no API key, or one that may not do this",
+    404: "no such request, service or format",
+    413: "the body is over the size limit",
+}
+
+
+def _open311_responses(responses: dict[str, Any]) -> None:
+    responses.pop("422", None)  # Open311Route answers validation errors with 400
+    for response in responses.values():
+        content = response.setdefault("content", {})
+        content.setdefault("text/xml", {"schema": {"type": "string"}})
+    for status, description in _OPEN311_STATUSES.items():
+        responses[str(status)] = {
+            "description": description,
+            "content": {
+                "application/json": {"schema": _OPEN311_ERRORS},
+                "text/xml": {"schema": {"type": "string"}},
+            },
+        }
+
+
 def _publish_error_model(app: FastAPI) -> None:
     """The OpenAPI of this app, with ErrorOut documented once for every operation and every
     error status it can answer (routes added later get it too: it is computed from the
@@ -408,8 +440,7 @@ def _publish_error_model(app: FastAPI) -> None:
             for method, operation in item.items():
                 responses = operation.setdefault("responses", {})
                 if path.startswith("/open311/"):
-                    # The spec's own error list (Open311Route); only the 503 is ours.
-                    responses.pop("422", None)
+                    _open311_responses(responses)
                     statuses = [503]
                 else:
                     # Statuses a route declared itself are sent in the same model.

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     s3_secret_key: str = ""
     max_photo_mb: float = 10
     max_photo_megapixels: float = 40
+    # Memory one photo's decode may take, and decodes at once per process (media.MediaLimits).
+    photo_decode_budget_mb: float = 64
+    photo_decodes_at_once: int = 2
+    # Anonymous (citizens') uploads per client address in an hour, counted in the database
+    # for every process (org.throttle.spend): reports, and the megapixels of their photos.
+    anonymous_reports_per_hour: int = 60
+    anonymous_megapixels_per_hour: float = 600
     # Bigger request bodies are refused from their Content-Length, before they are read.
     max_body_mb: float = 100
     # Failed logins (org.throttle): per account and per client address in a window, then a
@@ -75,6 +82,8 @@ class Settings(BaseSettings):
         return MediaLimits(
             max_photo_bytes=int(self.max_photo_mb * 1024 * 1024),
             max_photo_pixels=int(self.max_photo_megapixels * 1_000_000),
+            decode_budget_bytes=int(self.photo_decode_budget_mb * 1024 * 1024),
+            decodes_at_once=self.photo_decodes_at_once,
         )
 
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cityloop.cases.states import BY_ACTION
 from cityloop.org.models import Department
 from cityloop.places.demo_xiamen import sample_point
 from cityloop.places.service import PlaceIndex
@@ -54,6 +55,9 @@ class Desk:
     ) -> dict[str, Any]:
         if isinstance(payload.get("photos"), list) and payload["photos"]:
             payload["photos"] = self._upload(user, payload["photos"])
+        if BY_ACTION[action].repeats_unnoticed and "version" not in payload:
+            # As a desk does: the version of the case it shows (the API wants it, issue 23).
+            payload["version"] = self.case(user, case_id)["version"]
         response = self.client.post(
             f"/api/v1/cases/{case_id}/actions/{action}", json=payload, headers=self.auth(user)
         )

@@ -22,7 +22,8 @@ def test_a_photo_is_kept_and_served_back(client, auth):
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["width"], body["height"], body["content_type"]) == (320, 240, "image/jpeg")
-    fetched = client.get(f"/api/v1/media/{body['id']}", headers=auth("operator"))
+    # Its uploader fetches it back (others once a case they see cites it: test_media_serving).
+    fetched = client.get(f"/api/v1/media/{body['id']}", headers=auth("inspector"))
     assert fetched.status_code == 200 and fetched.content == data
     assert client.get(f"/api/v1/media/{body['id']}").status_code == 401
     assert client.get("/api/v1/media/m-nothing", headers=auth("operator")).status_code == 404

@@ -273,6 +273,12 @@ def test_a_retry_with_the_same_idempotency_key_is_the_same_request(client, spot,
     first = client.post(f"{BASE}/requests.json", data=form, headers=headers)
     second = client.post(f"{BASE}/requests.json", data=form, headers=headers)
     assert first.json()[0]["service_request_id"] == second.json()[0]["service_request_id"]
+    # Another request under the same key is refused, not answered with the first (issue 23).
+    other = client.post(
+        f"{BASE}/requests.json", data={**form, "service_code": "01002"}, headers=headers
+    )
+    assert other.status_code == 400, other.text
+    assert "Idempotency-Key" in other.json()[0]["description"]
 
 
 def test_requests_are_found_by_id_service_status_and_dates(

@@ -362,3 +362,19 @@ def test_cityloop_check_passes_a_safe_deployment(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout
     assert "UNSAFE" not in done.stdout
+
+
+def test_a_revoked_token_opens_no_live_stream(client: TestClient, city_session: Session) -> None:
+    admin = _bearer(_login(client, "admin"))
+    handler = _user(city_session, "handler")
+    old = _login(client, "handler")
+    reset = client.post(
+        f"/api/v1/users/{handler.id}/password",
+        json={"password": "a-new-long-password-1"},
+        headers=admin,
+    )
+    assert reset.status_code == 200
+    stream = client.get(
+        "/api/v1/me/notifications/stream", params={"max_seconds": 1}, headers=_bearer(old)
+    )
+    assert stream.status_code == 401

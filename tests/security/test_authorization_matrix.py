@@ -374,8 +374,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
             "POST", "/api/v1/media", files=[("file", ("p.jpg", jpeg_bytes(), "image/jpeg"))]
         ),
     ),
-    # Any logged-in user who holds a media id (24 random hex digits, shown only with the case)
-    ("GET", "/api/v1/media/{media_id}"): api(STAFF, get("/api/v1/media/{w.media_id}")),
+    # Whoever sees a case citing it (issue 23; it was any logged-in user holding the id).
+    ("GET", "/api/v1/media/{media_id}"): api(SEES_CASE, get("/api/v1/media/{w.media_id}")),
     # -- documents (文书): the world's document is of a subject no package claims, so only an
     # administrator reads it; a subject's owner widens that with documents.register_reader.
     ("GET", "/api/v1/documents/kinds"): api(STAFF, get("/api/v1/documents/kinds")),
@@ -569,7 +569,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/logout"): page(EVERYONE, form("/logout"), any_answer=True),
     ("GET", "/web/static/{path:path}"): page(EVERYONE, get("/web/static/css/app.css")),
-    ("GET", "/web/media/{media_id}"): page(STAFF, get("/web/media/{w.media_id}")),
+    ("GET", "/web/media/{media_id}"): page(SEES_CASE, get("/web/media/{w.media_id}")),
     ("GET", "/favicon.ico"): page(EVERYONE, get("/favicon.ico")),
     ("GET", "/desk/accept"): page(OPERATORS, get("/desk/accept")),
     ("GET", "/desk/accept/new"): page(OPERATORS, get("/desk/accept/new")),
@@ -757,6 +757,13 @@ def world(city_session: Session, city_places, client: TestClient, auth) -> World
     calendar = working_calendar(city_session)
     admin = Actor.of(city_session.scalar(select(User).where(User.username == "admin")))
     holder = _id(city_session, Department, code="D-350203")
+    # The photo the case cites: served to whoever sees the case (and its uploader).
+    media = client.post(
+        "/api/v1/media",
+        files={"file": ("p.jpg", jpeg_bytes(), "image/jpeg")},
+        headers=auth("inspector"),
+    )
+    assert media.status_code == 201, media.text
     case, _ = receive(
         city_session,
         Report(
@@ -767,6 +774,7 @@ def world(city_session: Session, city_places, client: TestClient, auth) -> World
             lat=lat,
             reporter_name="陈小明",
             reporter_phone="13812345678",
+            photos=[media.json()["id"]],
         ),
         actor=admin,
         places=city_places,
@@ -800,11 +808,6 @@ def world(city_session: Session, city_places, client: TestClient, auth) -> World
     city_session.flush()
     city_session.commit()
 
-    media = client.post(
-        "/api/v1/media",
-        files={"file": ("p.jpg", jpeg_bytes(), "image/jpeg")},
-        headers=auth("inspector"),
-    )
     call = client.post(
         "/api/v1/hotline/calls",
         json={

@@ -121,7 +121,8 @@ def test_a_report_made_offline_is_sent_once_when_the_signal_returns(
                           'X-CSRF-Token': csrf}});
             return [r.status, await r.json()];
         }""",
-        [key.split(":", 1)[1], description, str(case.lon), str(case.lat)],
+        # Stored as source:sender:key (a key is its sender's alone, issue 23).
+        [key.split(":", 2)[2], description, str(case.lon), str(case.lat)],
     )
     assert replay[0] == 200 and replay[1]["ticket"] == ticket and replay[1]["created"] is False
     assert len(live_server.cases_described(description)) == 1

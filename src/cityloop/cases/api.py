@@ -22,7 +22,7 @@ from cityloop.cases.schemas import (
 )
 from cityloop.cases.states import BY_ACTION, state_label
 from cityloop.deps import ActorDep, CalendarDep, NowDep, SessionDep
-from cityloop.errors import NotFound
+from cityloop.errors import NotFound, ValidationFailed
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.org.models import Department
@@ -258,6 +258,17 @@ def take_action(
 ) -> CaseDetail:
     if action not in BY_ACTION:
         raise NotFound(f"unknown action {action!r}; see GET /api/v1/cases/{case_id}/actions")
+    if BY_ACTION[action].repeats_unnoticed and body.version is None:
+        # Asked only of a caller who may take the action now: the others get the table's
+        # refusal (403, 409) from transition() as for any action.
+        shown = _visible_case(session, actor, case_id)
+        may = service.allowed_actions(session, shown, actor, now=now, calendar=calendar)
+        if any(t.action == action for t in may):
+            raise ValidationFailed(
+                f"{action} leaves the case as it is: send the version you loaded "
+                f"(now {shown.version}), so that a repeat of it is told from a new one",
+                field="version",
+            )
     payload = body.model_dump(exclude={"version"})
     case = service.transition(
         session,

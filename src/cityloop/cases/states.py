@@ -88,6 +88,17 @@ class Transition:
     required: tuple[str, ...] = ()
     guards: tuple[Guard, ...] = field(default=())
 
+    @property
+    def keeps_state(self) -> bool:
+        return set(self.targets) <= self.sources
+
+    @property
+    def repeats_unnoticed(self) -> bool:
+        """Nothing refuses this action twice (urge, supervise, feedback): the state stays,
+        no guard looks, the department stays (a pass_down's repeat fails its scope). Only
+        the case's version tells a repeat from a new one, so the API asks for it (issue 23)."""
+        return self.keeps_state and not self.guards and "department_id" not in self.required
+
     def target_for(self, payload: dict[str, Any]) -> str:
         if len(self.targets) == 1:
             return self.targets[0]

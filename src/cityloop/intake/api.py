@@ -3,9 +3,6 @@ the hotline desk, and inspectors' positions. Every one ends in `service.receive(
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
@@ -27,7 +24,7 @@ from cityloop.deps import (
     actor_of,
     saved_in_thread,
 )
-from cityloop.errors import Forbidden, TooManyRequests, ValidationFailed
+from cityloop.errors import Forbidden, ValidationFailed
 from cityloop.intake import service
 from cityloop.intake.models import HotlineCall
 from cityloop.intake.service import Report, receive, replay_of, report_fingerprint, sender_key
@@ -253,29 +250,7 @@ async def inspector_report(
     return await saved_in_thread(session, save)
 
 
-class _WindowLimiter:
-    """Requests per client address in a sliding hour, per process (the phone quota, counted in
-    the database, is the one that holds across processes)."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit, self.seconds = limit, seconds
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] > self.seconds:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
-
-
 CITIZEN_CHANNELS = ("app", "wechat", "web")
-_citizen_limiter = _WindowLimiter(limit=60, seconds=3600)
 
 
 @router.post(
@@ -326,8 +301,9 @@ async def citizen_report(
             if existing is not None:
                 _mark_replay(response)
                 return _report_out(session, existing)
-        if not _citizen_limiter.hit(client):
-            raise TooManyRequests("too many reports from this address; please wait", field="client")
+        service.spend_anonymous_budget(
+            session, request.app.state.settings, client, [data for data, _ in uploads], now
+        )
         service.check_citizen_quota(session, phone, now)
         photo_ids = _store_photos(request, session, uploads, now, None)
         case, created = receive(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,8 @@ from cityloop.events import DomainEvent, publish
 from cityloop.intake.models import HotlineCall, InspectorPosition
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.kit.geo import h3_cell, haversine_m
+from cityloop.media.service import declared_pixels
+from cityloop.org import throttle
 from cityloop.org.models import User
 from cityloop.taxonomy.service import minor_class_names
 
@@ -522,6 +525,39 @@ def check_citizen_quota(session: Session, phone: str, now: datetime) -> None:
     if recent >= CITIZEN_REPORTS_PER_HOUR:
         raise TooManyRequests(
             f"this phone has sent {recent} reports in the last hour; please wait", field="phone"
+        )
+
+
+def spend_anonymous_budget(
+    session: Session, settings: Any, client: str, photos: list[bytes], now: datetime
+) -> None:
+    """An anonymous sender's hourly budget, per client address and counted in the database
+    (org.throttle.spend), whatever phone number the form gives: one report, and the
+    megapixels its photos declare — charged before any is decoded."""
+    hour = timedelta(hours=1)
+    throttle.spend(
+        session,
+        "reports",
+        client,
+        1,
+        limit=settings.anonymous_reports_per_hour,
+        window=hour,
+        now=now,
+        field="client",
+        message="too many reports from this address",
+    )
+    if photos:
+        megapixels = math.ceil(sum(declared_pixels(data) for data in photos) / 1_000_000)
+        throttle.spend(
+            session,
+            "megapixels",
+            client,
+            megapixels,
+            limit=int(settings.anonymous_megapixels_per_hour),
+            window=hour,
+            now=now,
+            field="photos",
+            message="too many photos from this address",
         )
 
 

@@ -7,10 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
+from cityloop.cases.citations import may_fetch_media
+from cityloop.cases.service import Actor
 from cityloop.deps import NowDep, SessionDep, UserDep, saved_in_thread
+from cityloop.errors import NotFound
 from cityloop.media import service
 from cityloop.media.models import Media
+from cityloop.org.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["media 照片"])
 
@@ -81,7 +86,18 @@ async def upload(
     "/media/{media_id}", summary="Fetch a photo or voice note 查看照片", response_class=FileResponse
 )
 def fetch(media_id: str, request: Request, session: SessionDep, user: UserDep) -> FileResponse:
-    row = service.get_media(session, media_id)
+    row = visible_media(session, user, media_id)
     return FileResponse(
-        service.media_path(request.app.state.settings.media_dir, row), media_type=row.content_type
+        service.media_path(request.app.state.settings.media_dir, row),
+        media_type=row.content_type,
+        headers=service.SERVING_HEADERS,
     )
+
+
+def visible_media(session: Session, user: User, media_id: str) -> Media:
+    """The media row, for its uploader or someone who may see a case citing it; otherwise the
+    answer for an id that does not exist (404: it must not tell that the photo exists)."""
+    row = service.get_media(session, media_id)
+    if not may_fetch_media(session, Actor.of(user), row.id, row.uploaded_by):
+        raise NotFound(f"no media {media_id}")
+    return row

@@ -9,9 +9,11 @@ import hashlib
 import io
 import re
 import secrets
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,6 +76,38 @@ class MediaLimits:
     max_photo_bytes: int = 10 * 1024 * 1024
     max_photo_pixels: int = 40_000_000
     max_voice_bytes: int = 5 * 1024 * 1024
+    # Memory one decode may take: a JPEG over it is decoded scaled down (its DCT scaling,
+    # Image.draft), a PNG or WebP over it is refused before decoding. A 40 MP RGBA PNG of
+    # 170 KB took 160 MB to decode (issue 23).
+    decode_budget_bytes: int = 64 * 1024 * 1024
+    # Decodes at once in a process; more wait their turn (peak memory = this × the budget).
+    decodes_at_once: int = 2
+
+
+@lru_cache(maxsize=4)
+def _decode_slots(count: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(count)
+
+
+def _bytes_per_pixel(image: Image.Image) -> int:
+    if image.mode in ("I", "F", "RGBa", "RGBX", "CMYK", "RGBA", "I;32"):
+        return 4
+    if "16" in image.mode:
+        return 2 * len(image.getbands())
+    return len(image.getbands())
+
+
+def declared_pixels(data: bytes) -> int:
+    """The pixels a photo says it has (its header alone, nothing decoded); 0 when the bytes
+    are no image at all (store_photo then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                width, height = probe.size
+                return int(width * height)
+    except Exception:  # any unreadable header: not ours to explain here
+        return 0
 
 
 def _clean_name(filename: str | None) -> str:
@@ -152,7 +186,23 @@ def store_photo(
                     )
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
-                image.load()
+                needed = width * height * _bytes_per_pixel(image)
+                if needed > limits.decode_budget_bytes:
+                    if fmt != "JPEG":
+                        raise ValidationFailed(
+                            f"{name or 'the photo'} ({width}×{height} {fmt}) would take "
+                            f"{needed // (1024 * 1024)} MB to decode, more than the "
+                            f"{limits.decode_budget_bytes // (1024 * 1024)} MB allowed; send it "
+                            "as a JPEG or smaller",
+                            field=field,
+                        )
+                    scale = 2
+                    while scale < 8 and needed // (scale * scale) > limits.decode_budget_bytes:
+                        scale *= 2
+                    image.draft(image.mode, (width // scale, height // scale))
+                # Every byte is still decoded (a truncated file is found), at bounded memory.
+                with _decode_slots(limits.decodes_at_once):
+                    image.load()
                 taken, exif_lon, exif_lat = _exif_evidence(image, "Asia/Shanghai")
                 if taken is not None and (
                     taken.year < _EARLIEST_PHOTO_YEAR or taken > now + timedelta(days=1)
@@ -175,6 +225,7 @@ def store_photo(
             f"{name or 'the file'} is a {fmt} image; send JPEG, PNG or WebP", field=field
         )
     content_type, extension = PHOTO_FORMATS[fmt]
+    data = image_only(data, fmt)
     return _keep(
         session,
         data,
@@ -191,6 +242,58 @@ def store_photo(
         exif_lon=exif_lon,
         exif_lat=exif_lat,
     )
+
+
+def image_only(data: bytes, fmt: str) -> bytes:
+    """The bytes up to the image's own end (JPEG's EOI, PNG's IEND, WebP's RIFF size): what a
+    sender appended — HTML, a ZIP — is not kept, so the file cannot pass for another kind.
+    A structure this does not follow is kept as it is (the decoder accepted it)."""
+    try:
+        end = {"JPEG": _jpeg_end, "PNG": _png_end, "WEBP": _webp_end}[fmt](data)
+    except (IndexError, KeyError, ValueError):
+        return data
+    return data[:end] if end else data
+
+
+def _jpeg_end(data: bytes) -> int:
+    pos = 2  # after SOI
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            raise ValueError("not at a marker")
+        while data[pos] == 0xFF:
+            pos += 1
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            return pos
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue
+        pos += int.from_bytes(data[pos : pos + 2], "big")
+        if marker == 0xDA:  # SOS: entropy-coded data up to the next real marker
+            while True:
+                pos = data.index(b"\xff", pos)
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1 if following == 0xFF else 2
+                    continue
+                break
+    raise ValueError("no EOI")
+
+
+def _png_end(data: bytes) -> int:
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos
+    raise ValueError("no IEND")
+
+
+def _webp_end(data: bytes) -> int:
+    size = int.from_bytes(data[4:8], "little")
+    return 8 + size + (size & 1)
 
 
 def store_voice(
@@ -276,6 +379,14 @@ def missing_media(session: Session, ids: list[str]) -> list[str]:
         return []
     found = set(session.scalars(select(Media.id).where(Media.id.in_(ids))))
     return [i for i in ids if i not in found]
+
+
+# Sent with every stored file: never sniffed into another type, never run as a page.
+SERVING_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
+    "Cache-Control": "private",
+}
 
 
 def media_path(directory: Path, row: Media) -> Path:

@@ -79,20 +79,20 @@ def read_one(
     return NotificationOut.model_validate(row, from_attributes=True)
 
 
-def _stream_user(request: Request, access_token: str | None) -> int:
-    """The bearer token (header, or `access_token` for EventSource, which sends no headers),
-    else the console's session cookie."""
-    secret = request.app.state.settings.secret_key
+def _stream_user(request: Request, access_token: str | None) -> tuple[int, int]:
+    """The user and token generation of the bearer token (header, or `access_token` for
+    EventSource, which sends no headers), else of the console's session cookie."""
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else access_token
     if token:
-        return read_token(token, secret).user_id
-    from cityloop.web.page import session_user_id
+        claims = read_token(token, request.app.state.keyring)
+        return claims.user_id, claims.generation
+    from cityloop.web.page import session_user
 
-    user_id = session_user_id(request)
-    if user_id is None:
+    found = session_user(request)
+    if found is None:
         raise Unauthorized("log in first: send a bearer token")
-    return user_id
+    return found
 
 
 def _watcher(request: Request) -> InboxWatcher:
@@ -116,12 +116,15 @@ async def my_stream(
     """My inbox, live 实时消息 (Server-Sent Events): `unread` first, then a `notification`
     per new line, its SSE id the line's id. The stream ends after ``max_seconds`` (proxies
     drop idle connections anyway); EventSource reconnects with Last-Event-ID by itself."""
-    user_id = _stream_user(request, access_token)
+    user_id, generation = _stream_user(request, access_token)
 
     def active() -> bool:
+        # A revoked token or session (password, lock, role, deactivation) opens no stream.
         with request.app.state.session_factory() as session:
             user = session.get(User, user_id)
-            return user is not None and user.active
+            return (
+                user is not None and user.active and (user.token_generation or 0) == generation
+            )
 
     if not await run_in_threadpool(active):
         raise Unauthorized("the token's user no longer exists")

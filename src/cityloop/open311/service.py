@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -26,7 +26,7 @@ from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.service import partner_actor
 from cityloop.cases.states import OPEN_STATES, state_label
 from cityloop.errors import NotFound, ValidationFailed
-from cityloop.intake.service import Report, receive
+from cityloop.intake.service import Report, receive, report_fingerprint
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.open311.schemas import w3c
 from cityloop.org.models import Department
@@ -185,23 +185,28 @@ def create_request(
     external_id = None
     if idempotency_key is not None:
         external_id = partners.check_external_id(idempotency_key, field="Idempotency-Key")
+    report = Report(
+        source=partner.source,
+        class_code=problem_class.code,
+        description=description or problem_class.display_name,
+        lon=lon,
+        lat=lat,
+        address=address,
+        reporter_name=reporter_name,
+        reporter_phone=phone,
+        photos=media_urls,
+    )
     case, created = receive(
         session,
-        Report(
-            source=partner.source,
-            class_code=problem_class.code,
-            description=description or problem_class.display_name,
-            lon=lon,
-            lat=lat,
-            address=address,
-            reporter_name=reporter_name,
-            reporter_phone=phone,
-        ),
+        replace(report, photos=[]),
         actor=partner_actor(partner.name),
         places=places,
         calendar=calendar,
         now=now,
+        # The key is the partner's (its code), the body is fingerprinted: the same key with
+        # another request is refused (issue 23), as on the other report routes.
         idempotency_key=f"{partner.code}:{external_id}" if external_id else None,
+        fingerprint=report_fingerprint(report) if external_id else None,
     )
     # The link costs an insert: made only when something will follow it (a replay, a photo
     # link to show, status pushes to the partner's webhook).

@@ -11,6 +11,9 @@ for ``CITYLOOP_LOGIN_LOCKOUT_MINUTES`` (423) unless an administrator lifts the l
 A refused attempt never reaches the password check, and a success clears the account's count.
 
 Services flush; the caller commits — also when the login fails, or the failure is not counted.
+
+The same table counts other things per client in a window: `spend()` (kind ``uploads``, the
+anonymous reports and photo megapixels of one address, intake's citizens' channel).
 """
 
 from __future__ import annotations
@@ -180,6 +183,34 @@ def _forget_stale(session: Session, now: datetime, policy: LoginPolicy) -> None:
         .with_for_update(skip_locked=True)
     )
     session.execute(delete(LoginThrottle).where(LoginThrottle.id.in_(stale.scalar_subquery())))
+
+
+def spend(
+    session: Session,
+    what: str,
+    client: str,
+    amount: int,
+    *,
+    limit: int,
+    window: timedelta,
+    now: datetime,
+    field: str,
+    message: str,
+) -> None:
+    """Count `amount` of `what` against this client in the window, or raise TooManyRequests
+    (with the seconds to wait) when it would go over `limit`. The row is locked while it is
+    counted, so two processes never both let the last one through."""
+    row = _counted(session, "uploads", f"{what}\x00{client}", now, None)
+    if row.window_started_at + window <= now:
+        row.window_started_at, row.window_failures = now, 0
+    if row.window_failures + amount > limit:
+        wait = _seconds(row.window_started_at + window - now)
+        raise TooManyRequests(
+            f"{message}; try again in {_minutes(wait)} minutes", field=field, retry_after=wait
+        )
+    row.window_failures += amount
+    row.last_failure_at = now
+    session.flush()
 
 
 def record_success(session: Session, username: str) -> None:

@@ -12,6 +12,8 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from cityloop.errors import Locked, NotFound, TooManyRequests, Unauthorized
+from cityloop.media.api import visible_media
+from cityloop.media.service import SERVING_HEADERS, media_path
 from cityloop.org import throttle
 from cityloop.web import (
     admin,
@@ -23,7 +25,6 @@ from cityloop.web import (
     evaluation_pages,
     hotline_pages,
     mobile,
-    photos,
     screen,
 )
 from cityloop.web.notifications import pages as notification_pages
@@ -128,13 +129,15 @@ def static(path: str) -> Response:
 @router.get("/web/media/{media_id}")
 def media_file(media_id: str, page: StaffPageDep) -> Response:
     """A case photo for staff pages (the session cookie stands for the bearer token)."""
+    assert page.user is not None  # a staff page
     try:
-        path, content_type = photos.file_of(page.db, page.settings, media_id)
+        row = visible_media(page.db, page.user, media_id)
     except NotFound as exc:
         return page.error(404, exc.message)
+    path = media_path(page.settings.media_dir, row)
     if not path.is_file():
         return page.error(404, f"media {media_id} is missing its file")
-    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private"})
+    return FileResponse(path, media_type=row.content_type, headers=SERVING_HEADERS)
 
 
 @router.get("/favicon.ico")

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from cityloop.cases.api import track_ticket
-from cityloop.cases.service import PUBLIC
+from cityloop.cases.service import PUBLIC, find_by_idempotency_key
 from cityloop.errors import DomainError, NotFound
-from cityloop.intake.service import Report, check_citizen_quota, rate_by_ticket, receive
+from cityloop.intake.service import (
+    Report,
+    check_citizen_quota,
+    rate_by_ticket,
+    receive,
+    report_fingerprint,
+    sender_key,
+    spend_anonymous_budget,
+)
 from cityloop.web import photos, service
 from cityloop.web.i18n import translate
 from cityloop.web.page import FormDep, Page, PageDep, StaffPageDep, text
@@ -135,7 +144,7 @@ def inspector_report(page: StaffPageDep, form: FormDep) -> Response:
             places=page.request.app.state.places(),
             calendar=page.calendar,
             now=page.now,
-            idempotency_key=key or None,
+            idempotency_key=sender_key(page.actor, key) if key else None,
         )
     except DomainError as exc:
         page.db.rollback()
@@ -200,28 +209,32 @@ def citizen_report(page: PageDep, form: FormDep) -> Response:
         return _citizen_form(page, typed.values, typed.errors, 422)
     assert typed.lon is not None and typed.lat is not None
     try:
+        files = photos.uploads(form, "photos")
+        contents = [photos.peek(f, page.settings) for f in files]
+        if not (key and find_by_idempotency_key(page.db, f"{CITIZEN_SOURCE}:{key}")):
+            client = page.request.client.host if page.request.client else "unknown"
+            spend_anonymous_budget(page.db, page.settings, client, contents, page.now)
         check_citizen_quota(page.db, phone, page.now)
-        ids = photos.store(
-            page.db, page.settings, photos.uploads(form, "photos"), user_id=None, now=page.now
+        ids = photos.store(page.db, page.settings, files, user_id=None, now=page.now)
+        report = Report(
+            source=CITIZEN_SOURCE,
+            class_code=typed.values["class_code"],
+            description=typed.values["description"],
+            lon=typed.lon,
+            lat=typed.lat,
+            address=typed.values["address"] or None,
+            reporter_name=typed.values["reporter_name"] or None,
+            reporter_phone=phone,
         )
         case, created = receive(
             page.db,
-            Report(
-                source=CITIZEN_SOURCE,
-                class_code=typed.values["class_code"],
-                description=typed.values["description"],
-                lon=typed.lon,
-                lat=typed.lat,
-                address=typed.values["address"] or None,
-                reporter_name=typed.values["reporter_name"] or None,
-                reporter_phone=phone,
-                photos=ids,
-            ),
+            replace(report, photos=ids),
             actor=PUBLIC,
             places=page.request.app.state.places(),
             calendar=page.calendar,
             now=page.now,
             idempotency_key=key or None,
+            fingerprint=report_fingerprint(report, contents) if key else None,
         )
     except DomainError as exc:
         page.db.rollback()

@@ -122,10 +122,12 @@ def _read_session(request: Request) -> WebSession:
     return WebSession(None, secrets.token_urlsafe(24), changed=True)
 
 
-def session_user_id(request: Request) -> int | None:
-    """The console user of a request's session cookie (the live notification stream, which
-    the console opens with EventSource and so with no bearer token)."""
-    return _read_session(request).user_id
+def session_user(request: Request) -> tuple[int, int] | None:
+    """The console user of a request's session cookie and the token generation it was made
+    in (the live notification stream, which the console opens with EventSource and so with
+    no bearer token); the caller checks both against the user row."""
+    web = _read_session(request)
+    return None if web.user_id is None else (web.user_id, web.generation)
 
 
 class Page:

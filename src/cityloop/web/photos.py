@@ -5,7 +5,6 @@ to pages, which authenticate by the session cookie rather than a bearer token.""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,6 +19,13 @@ MAX_PHOTOS = 9
 def uploads(form: FormData, name: str) -> list[UploadFile]:
     """The files actually chosen in a file input (a browser sends an empty part for none)."""
     return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]
+
+
+def peek(upload: UploadFile, settings: Any) -> bytes:
+    """The bytes of an uploaded file (as store() will read them), the file rewound."""
+    data = upload.file.read(settings.media_limits.max_photo_bytes + 1)
+    upload.file.seek(0)
+    return data
 
 
 def store(
@@ -78,8 +84,3 @@ def store_voice(
         field=field,
     )
     return row.id
-
-
-def file_of(session: Session, settings: Any, media_id: str) -> tuple[Path, str]:
-    row = media.get_media(session, media_id)
-    return media.media_path(settings.media_dir, row), row.content_type
