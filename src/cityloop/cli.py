@@ -247,7 +247,9 @@ def verify_audit(db: DbOption = None) -> None:
         if isinstance(bind, Engine):
             bind.dispose()  # no pooled connection left for the collector to close
     for f in findings:
-        console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
+        console.print(
+            f"[red]{f.flow} {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]"
+        )
     if findings:
         console.print(f"[red]{len(findings)} problem(s) in {checked} events[/red]")
         raise typer.Exit(1)
@@ -351,7 +353,9 @@ def restore(
     finally:
         engine.dispose()
     for f in findings[:20]:
-        console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
+        console.print(
+            f"[red]{f.flow} {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]"
+        )
     if findings or problems:
         console.print(
             f"[red]the restored database differs from the backup: {len(problems)} count "

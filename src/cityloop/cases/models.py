@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cityloop.cases.states import OPEN_CASE_SQL
 from cityloop.db import Base, UtcDateTime
+from cityloop.workflow import timeline
 
 
 class Case(Base):
@@ -120,3 +121,6 @@ class CaseEvent(Base):
     photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+TIMELINE = timeline.register("case", CaseEvent)

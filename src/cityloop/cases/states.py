@@ -8,12 +8,14 @@ draw the workflow diagram from them. Nothing else decides what may happen to a c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cityloop.workflow.flow import SCOPE_CITY as SCOPE_CITY
+from cityloop.workflow.flow import Guard as Guard
+from cityloop.workflow.flow import Table, Transition
+
 if TYPE_CHECKING:
-    from cityloop.cases.service import ActionContext
+    from cityloop.workflow.engine import ActionContext
 
 # state -> (Chinese label, English label, is_open)
 STATES: dict[str, tuple[str, str, bool]] = {
@@ -69,29 +71,8 @@ DISPATCH = frozenset({"dispatcher", "shiftlead"})
 SUPERVISORS = frozenset({"dispatcher", "shiftlead", "leader"})
 
 # Scopes: who among the role-holders may act on this particular case.
-SCOPE_CITY = "city"  # the command centre acts on every case
 SCOPE_DEPARTMENT = "department"  # only the department currently holding the case
 SCOPE_GRID = "grid"  # only the inspector of the case's grid
-
-Guard = Callable[["ActionContext"], "str | None"]
-
-
-@dataclass(frozen=True)
-class Transition:
-    action: str
-    label: str
-    label_en: str
-    sources: frozenset[str]
-    targets: tuple[str, ...]
-    roles: frozenset[str]
-    scope: str = SCOPE_CITY
-    required: tuple[str, ...] = ()
-    guards: tuple[Guard, ...] = field(default=())
-
-    def target_for(self, payload: dict[str, Any]) -> str:
-        if len(self.targets) == 1:
-            return self.targets[0]
-        return choose_target(self.action, payload)
 
 
 def choose_target(action: str, payload: dict[str, Any]) -> str:
@@ -361,14 +342,21 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("archived", "dispatched"),
         CENTRE | {"public"},
         required=("satisfied",),
+        choose=lambda payload: choose_target("return_visit", payload),
     ),
     T("archive", "归档", "Archive", frozenset({"closed"}), ("archived",), CENTRE | {"system"}),
 )
 
-BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
-ACTIONS_FROM: dict[str, list[Transition]] = {
-    state: [t for t in TRANSITIONS if state in t.sources] for state in STATES
-}
+TABLE = Table(
+    name="case",
+    title="案件闭环 (the case loop)",
+    states=STATES,
+    transitions=TRANSITIONS,
+    state_stage=STATE_STAGE,
+    stage_labels=STAGE_LABELS,
+)
+BY_ACTION: dict[str, Transition] = TABLE.by_action
+ACTIONS_FROM: dict[str, list[Transition]] = TABLE.actions_from
 
 # Who may start a case in which state, by source (the minimal intake; R-IN-1, R-AC-1).
 INITIAL_STATE_BY_SOURCE_ROLE: dict[str, str] = {
@@ -385,16 +373,10 @@ def state_label(state: str | None, lang: str = "zh") -> str:
     return en if lang == "en" else zh
 
 
+# The states a suspended case may resume to (drawn for `__previous__`).
+RESUMABLE = ("filed", "dispatched", "coordinating")
+
+
 def mermaid_diagram() -> str:
     """The workflow drawn from the table (docs/workflow.md is generated from this)."""
-    lines = ["stateDiagram-v2"]
-    for t in TRANSITIONS:
-        for source in sorted(t.sources):
-            for target in t.targets:
-                shown = "suspended_from" if target == "__previous__" else target
-                if shown == "suspended_from":
-                    for back in ("filed", "dispatched", "coordinating"):
-                        lines.append(f"    {source} --> {back}: {t.label} {t.action}")
-                    continue
-                lines.append(f"    {source} --> {shown}: {t.label} {t.action}")
-    return "\n".join(lines)
+    return TABLE.mermaid(RESUMABLE)
