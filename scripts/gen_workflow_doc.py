@@ -10,6 +10,9 @@ from pathlib import Path
 from cityloop.cases.states import STATE_STAGE, STATES, TRANSITIONS, mermaid_diagram
 
 
+SHOWN = {"__previous__": "(previous)", "__same__": "(same)"}
+
+
 def render() -> str:
     lines = [
         "# The case loop (generated from `cityloop.cases.states`; do not edit by hand)",
@@ -35,7 +38,7 @@ def render() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for t in TRANSITIONS:
-        targets = ", ".join("(previous)" if x == "__previous__" else x for x in t.targets)
+        targets = ", ".join(SHOWN.get(x, x) for x in t.targets)
         lines.append(
             f"| `{t.action}` | {t.label} | {', '.join(sorted(t.sources))} | {targets} | "
             f"{', '.join(sorted(t.roles))} | {t.scope} | {', '.join(t.required)} |"

@@ -21,6 +21,7 @@ from cityloop.assets.api import router as assets_router
 from cityloop.cases.api import router as cases_router
 from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
+from cityloop.enforcement.api import router as enforcement_router
 from cityloop.errors import DomainError
 from cityloop.evaluation.api import router as evaluation_router
 from cityloop.geocoding.api import router as geocoding_router
@@ -268,6 +269,7 @@ def create_app(
         org_router,
         intake_router,
         cases_router,
+        enforcement_router,
         taxonomy_router,
         places_router,
         geocoding_router,

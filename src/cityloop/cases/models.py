@@ -94,6 +94,9 @@ class Case(Base):
     check_passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # The enforcement case opened from this case (R-HD-5); no foreign key, since the
+    # enforcement case points back here and `enforcement` sits above `cases`.
+    enforcement_case_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
 

@@ -292,7 +292,8 @@ def _restart_clock(session: Session, case: Case, now: datetime, calendar: Workin
     case.overdue_stage = None
     if stage is None:
         case.stage_due_at = None
-    elif stage == "handle":
+    elif stage == "handle" or stage == "enforce":
+        # Under enforcement the case runs on the enforcement case's legal clock (due_at).
         case.stage_due_at = case.due_at
     else:
         limits = calendar.stage_minutes or stage_limits(session)
@@ -589,7 +590,48 @@ def _effect_return_visit(ctx: ActionContext) -> str | None:
     return "archived"
 
 
+def _effect_open_enforcement(ctx: ActionContext) -> str | None:
+    # Replaced by the enforcement package when it is loaded (register_effect).
+    raise ValidationFailed("enforcement cases are not available here", field="action")
+
+
+def _effect_enforcement_result(ctx: ActionContext) -> str | None:
+    ctx.case.result_method = "enforcement"
+    ctx.case.check_passed = None
+    return None
+
+
+def register_effect(action: str, effect: Callable[[ActionContext], str | None]) -> None:
+    """A package above `cases` gives a row of the loop its effect (`open_enforcement` by
+    enforcement), so that `cases` imports none of it."""
+    if action not in TABLE.by_action:
+        raise KeyError(action)
+    EFFECTS[action] = effect
+
+
+def follow_enforcement_clock(
+    session: Session, case_id: int, due: datetime | None, now: datetime
+) -> None:
+    """The legal clock of the enforcement case a case waits on moved (立案: 90 days; 送达:
+    the payment period): the case's own clock follows it and its timeline says so."""
+    case = get_case(session, case_id, for_update=True)
+    if case.state != "enforcing":
+        return
+    case.due_at = case.stage_due_at = due
+    case.warned_stage = case.overdue_stage = None
+    add_note(
+        session,
+        case,
+        SYSTEM,
+        "enforcement_clock",
+        now,
+        {"due_at": due.isoformat() if due else None},
+    )
+
+
 EFFECTS: dict[str, Callable[[ActionContext], str | None]] = {
+    "open_enforcement": _effect_open_enforcement,
+    "enforcement_result": _effect_enforcement_result,
     "verify": _effect_verify,
     "file": _effect_file,
     "merge": _effect_merge,

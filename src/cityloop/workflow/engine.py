@@ -22,7 +22,7 @@ from cityloop.media.service import missing_media
 from cityloop.partners.hooks import case_changed as push_to_partner
 from cityloop.workflow import timeline as chain
 from cityloop.workflow.actors import Actor
-from cityloop.workflow.flow import Flow, Transition
+from cityloop.workflow.flow import SAME, Flow, Transition
 
 
 @dataclass
@@ -82,6 +82,8 @@ def run(
         check_media(session, ctx.payload.get("photos"))
         from_state = record.state
         target = row.target_for(ctx.payload)
+        if target == SAME:
+            target = from_state
         effect = flow.effects.get(action)
         if effect is not None:
             chosen = effect(ctx)

@@ -47,6 +47,12 @@ class Transition:
         return self.choose(payload)
 
 
+# Targets that are not states: back to where a suspension began, or stay where it is.
+PREVIOUS = "__previous__"
+SAME = "__same__"
+_SPECIAL = frozenset({PREVIOUS, SAME})
+
+
 @dataclass(frozen=True)
 class Table:
     """A flow as data: the docs draw its diagram from it and the console its buttons."""
@@ -68,7 +74,7 @@ class Table:
         if len(by_action) != len(self.transitions):
             raise ValueError(f"flow {self.name}: an action appears twice")
         for t in self.transitions:
-            unknown = (set(t.sources) | set(t.targets)) - set(self.states) - {"__previous__"}
+            unknown = (set(t.sources) | set(t.targets)) - set(self.states) - _SPECIAL
             if unknown:
                 raise ValueError(f"flow {self.name}: {t.action} names unknown states {unknown}")
         object.__setattr__(self, "by_action", by_action)
@@ -94,10 +100,12 @@ class Table:
         for t in self.transitions:
             for source in sorted(t.sources):
                 for target in t.targets:
-                    if target == "__previous__":
+                    if target == PREVIOUS:
                         for back in previous_states:
                             lines.append(f"    {source} --> {back}: {t.label} {t.action}")
                         continue
+                    if target == SAME:
+                        target = source
                     lines.append(f"    {source} --> {target}: {t.label} {t.action}")
         return "\n".join(lines)
 
