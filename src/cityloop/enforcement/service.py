@@ -1011,12 +1011,7 @@ def _effect_decide(ctx: ActionContext) -> str | None:
             f"{record.hearing_request_due_at.isoformat()}, art. 64)",
             field="hearing_request_due_at",
         )
-    if record.decision_due_at is not None and ctx.now > record.decision_due_at:
-        raise ValidationFailed(
-            "超过九十日办案期限 (the decision is due within 90 days of 立案, art. 60: ended "
-            f"{record.decision_due_at.isoformat()}; an extension must be granted first)",
-            field="decision_due_at",
-        )
+    _within_decision_period(ctx)
     if record.major and not (record.reviews or {}).get("legal_review", {}).get("approved"):
         raise ValidationFailed(
             "a 重大 decision needs an approved 法制审核 (art. 58)", field="action"
@@ -1135,8 +1130,19 @@ def _effect_apply_court(ctx: ActionContext) -> str | None:
     return None
 
 
+def _within_decision_period(ctx: ActionContext) -> None:
+    due = ctx.case.decision_due_at
+    if due is not None and ctx.now > due:
+        raise ValidationFailed(
+            "超过九十日办案期限 (the decision is due within 90 days of 立案, art. 60: ended "
+            f"{due.isoformat()}; an extension must be granted first)",
+            field="decision_due_at",
+        )
+
+
 def _effect_no_penalty(ctx: ActionContext) -> str | None:
     record = ctx.case
+    _within_decision_period(ctx)
     basis = ctx.payload.get("basis")
     if basis not in NO_PENALTY_BASES:
         raise ValidationFailed(f"basis must be one of {', '.join(NO_PENALTY_BASES)}", field="basis")
