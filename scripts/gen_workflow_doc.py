@@ -9,7 +9,6 @@ from pathlib import Path
 
 from cityloop.cases.states import STATE_STAGE, STATES, TRANSITIONS, mermaid_diagram
 
-
 SHOWN = {"__previous__": "(previous)", "__same__": "(same)"}
 
 

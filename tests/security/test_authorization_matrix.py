@@ -328,6 +328,44 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         send("POST", "/api/v1/cases/{w.case_id}/actions/urge", {}),
     ),
     ("GET", "/api/v1/tickets/{ticket}"): api(EVERYONE, get("/api/v1/tickets/{w.ticket}")),
+    # -- enforcement (issue 14): the registers to every account, the rest to enforcement
+    # staff (none of the matrix's callers but admin and leader); an enforcement case that does
+    # not exist answers 404 to those allowed --------------------------------------------------
+    ("GET", "/api/v1/enforcement/laws"): api(frozenset(USERS), get("/api/v1/enforcement/laws")),
+    ("GET", "/api/v1/enforcement/violations"): api(
+        frozenset(USERS), get("/api/v1/enforcement/violations")
+    ),
+    ("POST", "/api/v1/enforcement/parties"): api(
+        {"admin", "leader"},
+        send("POST", "/api/v1/enforcement/parties", {"kind": "person", "name": "张三"}),
+    ),
+    ("POST", "/api/v1/enforcement/cases"): api(
+        {"admin"},
+        send(
+            "POST",
+            "/api/v1/enforcement/cases",
+            lambda w: {
+                "violation_code": "SR-DW-01",
+                "party_id": 999_999,
+                "facts": "店外经营",
+                "lon": w.lon,
+                "lat": w.lat,
+            },
+        ),
+        found=False,
+    ),
+    ("GET", "/api/v1/enforcement/cases/{case_id}"): api(
+        {"admin", "leader"}, get("/api/v1/enforcement/cases/999999"), found=False
+    ),
+    ("GET", "/api/v1/enforcement/cases/{case_id}/actions"): api(
+        {"admin", "leader"}, get("/api/v1/enforcement/cases/999999/actions"), found=False
+    ),
+    ("POST", "/api/v1/enforcement/cases/{case_id}/actions/{action}"): api(
+        {"admin", "leader"},
+        send("POST", "/api/v1/enforcement/cases/999999/actions/file", {}),
+        found=False,
+    ),
+    ("GET", "/api/v1/public/penalties"): api(EVERYONE, get("/api/v1/public/penalties")),
     # -- taxonomy, calendar, places, assets ---------------------------------------------------
     ("GET", "/api/v1/classes"): api(EVERYONE, get("/api/v1/classes")),
     ("GET", "/api/v1/classes/{code}"): api(EVERYONE, get("/api/v1/classes/06010")),

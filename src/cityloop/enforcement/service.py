@@ -1049,6 +1049,7 @@ def _effect_decide_on_site(ctx: ActionContext) -> str | None:
             "on the spot: a warning or a small fine only (art. 51)", field="penalty"
         )
     _check_discretion(ctx, cents, penalty)
+    _hash_media(ctx)
     record.procedure = "simple"
     record.filed_at = ctx.now
     _decided(ctx, cents, penalty)
@@ -1441,12 +1442,22 @@ def case_view(
                     "overdue": now > due,
                 }
             )
-    check = discretion(
-        session,
-        record,
-        now=now,
-        fine_cents=record.fine_cents if record.decided_at else None,
-    )
+    shown: dict[str, Any] | None = None
+    if record.decided_at is not None:
+        # The check as it stood when the decision was made (later offences do not change it).
+        shown = session.scalar(
+            select(EnforcementEvent.payload)
+            .where(
+                EnforcementEvent.case_id == record.id,
+                EnforcementEvent.action.in_(("decide", "decide_on_site")),
+            )
+            .order_by(EnforcementEvent.seq.desc())
+            .limit(1)
+        )
+        shown = (shown or {}).get("discretion")
+    else:
+        check = discretion(session, record, now=now)
+        shown = check.as_dict() if check else None
     return CaseView(
         violation,
         party,
@@ -1454,5 +1465,5 @@ def case_view(
         surcharge_cents(record, now, calendar),
         outstanding_cents(record, now, calendar) if record.decided_at else 0,
         deadlines,
-        check.as_dict() if check else None,
+        shown,
     )

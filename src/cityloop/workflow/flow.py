@@ -26,7 +26,8 @@ SCOPE_CITY = "city"
 class Transition:
     """One row: from which states an action may be taken, where it leads, which roles may take
     it, within what scope, what the payload must hold and which guards must pass. A row with
-    several targets picks one from the payload with `choose` (or its effect returns one)."""
+    several targets picks one from the payload with `choose`, or its effect returns one (the
+    first target is the default then)."""
 
     action: str
     label: str
@@ -43,7 +44,7 @@ class Transition:
         if len(self.targets) == 1:
             return self.targets[0]
         if self.choose is None:
-            raise KeyError(self.action)
+            return self.targets[0]
         return self.choose(payload)
 
 
