@@ -21,6 +21,8 @@ from cityloop.assets.api import router as assets_router
 from cityloop.cases.api import router as cases_router
 from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
+from cityloop.documents import storage as document_storage
+from cityloop.documents.api import router as documents_router
 from cityloop.enforcement.api import router as enforcement_router
 from cityloop.errors import DomainError
 from cityloop.evaluation.api import router as evaluation_router
@@ -173,6 +175,7 @@ def create_app(
     app.state.places = PlaceIndexHolder(session_factory)
     app.state.gazetteer = GazetteerHolder()
     app.state.time_rules = TimeRulesCache(settings.timezone)
+    document_storage.configure(settings.documents_dir)
 
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
 
@@ -275,6 +278,7 @@ def create_app(
         geocoding_router,
         assets_router,
         media_router,
+        documents_router,
         partners_router,
         outbox_router,
         open311_router,

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         return self.data_dir / "media"
 
     @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
     def media_limits(self) -> MediaLimits:
         return MediaLimits(
             max_photo_bytes=int(self.max_photo_mb * 1024 * 1024),

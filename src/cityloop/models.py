@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     import cityloop.assets.models
     import cityloop.cases.models
+    import cityloop.documents.models
     import cityloop.enforcement.models
     import cityloop.enforcement.service  # gives the case loop's open_enforcement its effect
     import cityloop.evaluation.models

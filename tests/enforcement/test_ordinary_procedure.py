@@ -119,7 +119,21 @@ def test_ordinary_procedure_with_a_hearing(client, auth, clock, city_session):
     assert paid["state"] == "executed"
     assert desk.step("enforcement_chief", enf, "close")["state"] == "closed"
     assert desk.step("officer", enf, "archive")["state"] == "archived"
-    actions = [e["action"] for e in desk.get("officer", enf)["timeline"]]
+    final = desk.get("officer", enf)
+    kinds = [d["kind"] for d in final["documents"]]
+    assert kinds == [
+        "filing_approval",
+        "inquiry_record",
+        "prior_notice",
+        "hearing_notice",
+        "hearing_record",
+        "penalty_decision",
+        "delivery_receipt",
+        "closing_approval",
+    ]
+    numbers = {d["number"] for d in final["documents"]}
+    assert len(numbers) == len(kinds)
+    actions = [e["action"] for e in final["timeline"]]
     assert actions == [
         "register",
         "file",

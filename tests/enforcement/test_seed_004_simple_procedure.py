@@ -5,8 +5,10 @@ organisation ≤ 3,000, or a warning; art. 42: two officers). R-LE-1."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
+from cityloop.documents.service import pdf_text
 from tests.conftest import TZ
 from tests.enforcement.helpers import Bureau, credit_code, id_number, officer_ids
 
@@ -58,6 +60,27 @@ def test_on_site_decision_within_the_limits_of_article_51(client, auth, clock, c
     # Payment within 15 days of delivery (art. 67); delivered on the spot (art. 52).
     pay = next(d for d in decided["deadlines"] if d["code"] == "pay")
     assert datetime.fromisoformat(pay["due_at"]) == datetime(2026, 8, 18, 23, 59, 59, tzinfo=TZ)
+
+    # The 当场行政处罚决定书, numbered by the bureau's sequence, read back from its PDF.
+    (document,) = decided["documents"]
+    assert document["kind"] == "on_site_decision"
+    assert document["number"].startswith("厦思城管当罚字〔2026〕第")
+    assert step["payload"]["documents"][0]["sha256"] == document["sha256"]
+    pdf = client.get(document["url"], headers=auth("officer"))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert hashlib.sha256(pdf.content).hexdigest() == document["sha256"]
+    text = pdf_text(pdf.content)
+    for expected in (
+        "当场行政处罚决定书",
+        document["number"],
+        "李四",
+        "陈志明 35020318001",
+        "《城市市容和环境卫生管理条例》第三十六条",
+        "罚款人民币100元",
+    ):
+        assert expected in text.replace("\n", ""), expected
+    # Another squad's staff cannot read it.
+    assert client.get(document["url"], headers=auth("operator")).status_code == 403
 
     too_much = desk.step("officer", case["id"], "record_payment", expect=422, amount=100.01)
     assert too_much["field"] == "amount"

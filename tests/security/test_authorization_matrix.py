@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.cases.service import Actor, transition
 from cityloop.cases.states import TRANSITIONS
+from cityloop.documents.service import issue_document, register_issuer
 from cityloop.intake.service import Report, receive
 from cityloop.iot.models import DeviceKey, Sensor
 from cityloop.org.models import Department, ResponsibilityRule, User
@@ -87,6 +88,7 @@ class World:
     version: int
     call_id: int
     media_id: str
+    document_id: int
     inspector_id: int
     department_id: int
     rule_id: int
@@ -405,6 +407,34 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ),
     # Any logged-in user who holds a media id (24 random hex digits, shown only with the case)
     ("GET", "/api/v1/media/{media_id}"): api(STAFF, get("/api/v1/media/{w.media_id}")),
+    # -- documents (文书): the world's document is of a subject no package claims, so only an
+    # administrator reads it; a subject's owner widens that with documents.register_reader.
+    ("GET", "/api/v1/documents/kinds"): api(STAFF, get("/api/v1/documents/kinds")),
+    ("GET", "/api/v1/documents/kinds/{code}"): api(
+        STAFF, get("/api/v1/documents/kinds/penalty_decision")
+    ),
+    ("PUT", "/api/v1/documents/kinds/{code}"): api(
+        ADMIN, send("PUT", "/api/v1/documents/kinds/bulletin", {"body": "{content}"})
+    ),
+    ("GET", "/api/v1/documents/issuers"): api(STAFF, get("/api/v1/documents/issuers")),
+    ("PUT", "/api/v1/documents/issuers/{code}"): api(
+        ADMIN, send("PUT", "/api/v1/documents/issuers/matrix", {"name": "测试局", "prefix": "测"})
+    ),
+    ("GET", "/api/v1/documents"): api(
+        ADMIN, get("/api/v1/documents", subject_type="matrix", subject_id=1)
+    ),
+    ("GET", "/api/v1/documents/{document_id}"): api(
+        ADMIN, get("/api/v1/documents/{w.document_id}")
+    ),
+    ("GET", "/api/v1/documents/{document_id}.pdf"): api(
+        ADMIN, get("/api/v1/documents/{w.document_id}.pdf")
+    ),
+    ("GET", "/api/v1/enforcement/documents/{document_id}.pdf"): api(
+        ADMIN, get("/api/v1/enforcement/documents/{w.document_id}.pdf")
+    ),
+    ("GET", "/api/v1/documents/dossiers/{subject_type}/{subject_id}.zip"): api(
+        ADMIN, get("/api/v1/documents/dossiers/matrix/1.zip")
+    ),
     # -- partners and the outbox -------------------------------------------------------------
     ("POST", "/api/v1/partners/reports"): api(
         PARTNER,
@@ -627,6 +657,8 @@ for _path, _methods, _real in (
     ("/admin/sensors/{code}", ("GET", "POST"), "/admin/sensors/{w.sensor_code}"),
     ("/admin/device-keys", ("GET", "POST"), None),
     ("/admin/device-keys/{key_id}/revoke", ("POST",), "/admin/device-keys/{w.key_id}/revoke"),
+    ("/admin/documents", ("GET",), None),
+    ("/admin/documents/{code}", ("GET", "POST"), "/admin/documents/bulletin"),
 ):
     for _method in _methods:
         _target = _real or _path
@@ -700,6 +732,17 @@ def world(city_session: Session, city_places, client: TestClient, auth) -> World
     message = enqueue(
         city_session, topic="matrix", target_url="http://127.0.0.1:9/none", payload={}, now=NOW
     )
+    register_issuer(city_session, "matrix", "测试局", "测")
+    document = issue_document(
+        city_session,
+        kind="bulletin",
+        issuer_code="matrix",
+        context={"content": "测试", "date": NOW.date()},
+        subject_type="matrix",
+        subject_id=1,
+        now=NOW,
+        actor_name="admin",
+    )
     city_session.flush()
     city_session.commit()
 
@@ -745,6 +788,7 @@ def world(city_session: Session, city_places, client: TestClient, auth) -> World
         version=client.get(f"/api/v1/cases/{case.id}", headers=auth("admin")).json()["version"],
         call_id=call.json()["id"],
         media_id=media.json()["id"],
+        document_id=document.id,
         inspector_id=_id(city_session, User, username="inspector"),
         department_id=holder,
         rule_id=city_session.scalar(select(ResponsibilityRule.id).limit(1)),

@@ -248,7 +248,7 @@ def case_out(
         discretion=view.discretion,
         reviews=record.reviews or {},
         discussion=record.discussion,
-        documents=[],
+        documents=service.documents(session, record.id),
         timeline=[
             EventOut(
                 seq=e.seq,

@@ -44,6 +44,11 @@ def build(session: Session, password_hash: str) -> dict[str, int]:
         parent=city,
         doc_prefix="厦思城管",
     )
+    from cityloop.documents.service import register_issuer
+
+    for bureau in (city, siming):
+        assert bureau.doc_prefix is not None
+        register_issuer(session, bureau.code, bureau.name, bureau.doc_prefix)
     squads = {
         "SM-WUCUN": service.add_unit(
             session,

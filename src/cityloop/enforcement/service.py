@@ -78,6 +78,11 @@ NO_PENALTY_BASES = {
     "minor_rectified": "违法行为轻微并及时改正，没有造成危害后果 (第三十三条第一款)",
     "no_evidence": "违法事实不能成立 (第五十七条)",
 }
+PAYMENT_TEXT = (
+    "自收到本决定书之日起十五日内缴纳罚款；逾期不缴纳的，每日按罚款数额的百分之三加处罚款"
+    "（行政处罚法 第六十七条、第七十二条，摘要）"
+)
+REMEDY_TEXT = "如不服本决定，可依法申请行政复议或者提起行政诉讼（摘要，期限待核对）"
 # A day's 加处罚款 (art. 72): 3 % of the fine, in all at most the fine itself.
 SURCHARGE_RATE = 0.03
 
@@ -1243,31 +1248,193 @@ def _effect_withhold(ctx: ActionContext) -> str | None:
     return None
 
 
+# -- documents (文书): issued by the one generator, their hashes on the timeline -------------
+SUBJECT = "enforcement_case"
+
+
+def _basis(session: Session, article_id: int) -> str:
+    return basis_label(session, article_id)
+
+
+def _penalty_text(record: EnforcementCase) -> str:
+    parts = []
+    if record.fine_cents:
+        parts.append(f"罚款人民币{record.fine_cents / 100:g}元")
+    if record.penalty:
+        parts.append(PENALTIES[record.penalty])
+    return "、".join(parts) or "（拟定）"
+
+
+def _issue(ctx: ActionContext, kind: str, **extra: Any) -> None:
+    """Issue one numbered document of this step and note it (id, number, sha256) in the
+    step's timeline line, so the hash chain covers the document's bytes."""
+    from cityloop.documents.service import issue_document
+
+    record = ctx.case
+    party = ctx.session.get(Party, record.party_id)
+    violation = ctx.session.get(Violation, record.violation_id)
+    assert party is not None and violation is not None
+    bureau = bureau_of(ctx.session, record.department_id)
+    local = ctx.now.astimezone(ctx.calendar.tz)
+    context: dict[str, Any] = {
+        "case_number": f"{bureau.doc_prefix or bureau.code}执〔{local.year}〕{record.id}号",
+        "party_name": party.name,
+        "party_address": party.address or "—",
+        "facts": record.facts,
+        "violation_name": violation.name,
+        "legal_basis": _basis(ctx.session, violation.violation_article_id),
+        "penalty_basis": _basis(ctx.session, violation.penalty_article_id),
+        "penalty_text": _penalty_text(record),
+        "fine_yuan": f"{record.fine_cents / 100:g}" if record.fine_cents else "",
+        "officers": "、".join(ctx.notes.get("officers") or [ctx.actor.name]),
+        "place": record.address or f"{record.lon:.6f}, {record.lat:.6f}",
+        "date": f"{local.year}年{local.month}月{local.day}日",
+        "source": {
+            "case": "群众投诉（案件转办）",
+            "patrol": "巡查发现",
+            "transfer": "移送",
+            "inspection": "检查发现",
+        }.get(record.source, record.source),
+        **extra,
+    }
+    document = issue_document(
+        ctx.session,
+        kind=kind,
+        issuer_code=bureau.code,
+        context=context,
+        subject_type=SUBJECT,
+        subject_id=record.id,
+        now=ctx.now,
+        actor_name=ctx.actor.name,
+    )
+    ctx.notes.setdefault("documents", []).append(
+        {"id": document.id, "kind": kind, "number": document.number, "sha256": document.sha256}
+    )
+
+
+def _with_document(
+    effect: Callable[[ActionContext], str | None],
+    kind: str | Callable[[ActionContext], str | None],
+    **extra: Callable[[ActionContext], Any],
+) -> Callable[[ActionContext], str | None]:
+    def wrapped(ctx: ActionContext) -> str | None:
+        target = effect(ctx)
+        chosen = kind(ctx) if callable(kind) else kind
+        if chosen is not None:
+            _issue(ctx, chosen, **{name: make(ctx) for name, make in extra.items()})
+        return target
+
+    return wrapped
+
+
+def _local(ctx: ActionContext, at: datetime | None) -> str:
+    if at is None:
+        return ""
+    local = at.astimezone(ctx.calendar.tz)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def _record_kind(ctx: ActionContext) -> str | None:
+    form = ctx.payload.get("record")
+    return str(form["kind"]) if isinstance(form, dict) else None
+
+
+def _record_text(ctx: ActionContext) -> str:
+    form = ctx.payload.get("record")
+    return str(form.get("content", "")) if isinstance(form, dict) else ""
+
+
+def _notify_documents(
+    effect: Callable[[ActionContext], str | None],
+) -> Callable[[ActionContext], str | None]:
+    def wrapped(ctx: ActionContext) -> str | None:
+        target = effect(ctx)
+        cents, penalty = _proposed(ctx)
+        parts = [f"罚款人民币{cents / 100:g}元"] if cents else []
+        if penalty is not None:
+            parts.append(PENALTIES[penalty])
+        proposal = "、".join(parts)
+        _issue(
+            ctx,
+            "prior_notice",
+            penalty_text=proposal,
+            statement_deadline=_local(ctx, ctx.case.statement_due_at),
+        )
+        if ctx.case.hearing_offered:
+            _issue(
+                ctx,
+                "hearing_notice",
+                penalty_text=proposal,
+                hearing_deadline=_local(ctx, ctx.case.hearing_request_due_at),
+            )
+        return target
+
+    return wrapped
+
+
 EFFECTS: dict[str, Callable[[ActionContext], str | None]] = {
-    "file": _effect_file,
+    "file": _with_document(_effect_file, "filing_approval"),
     "decline_filing": _effect_end("not_filed", "不予立案"),
-    "add_evidence": _effect_add_evidence,
-    "order_rectification": _effect_order_rectification,
+    "add_evidence": _with_document(
+        _effect_add_evidence,
+        _record_kind,
+        started_at=lambda ctx: _local(ctx, ctx.now),
+        ended_at=lambda ctx: _local(ctx, ctx.now),
+        record_text=_record_text,
+    ),
+    "order_rectification": _with_document(
+        _effect_order_rectification,
+        "rectification_notice",
+        deadline=lambda ctx: _local(ctx, ctx.case.rectify_due_at),
+        rectification=lambda ctx: str(
+            ctx.payload.get("rectification") or "立即停止违法行为，限期改正"
+        ),
+    ),
     "recheck": _effect_recheck,
     "submit_review": _effect_submit_review,
     "review": _effect_review,
     "legal_review": _effect_legal_review,
     "discuss": _effect_discuss,
-    "notify": _effect_notify,
+    "notify": _notify_documents(_effect_notify),
     "record_statement": _effect_record_statement,
     "request_hearing": _effect_request_hearing,
     "schedule_hearing": _effect_schedule_hearing,
-    "hold_hearing": _effect_hold_hearing,
+    "hold_hearing": _with_document(
+        _effect_hold_hearing,
+        "hearing_record",
+        hearing_time=lambda ctx: _local(ctx, ctx.case.hearing_at),
+        hearing_place=lambda ctx: str(ctx.payload.get("place") or "听证室"),
+        host=lambda ctx: ctx.actor.name,
+        record_text=lambda ctx: str(ctx.payload.get("record")),
+    ),
     "request_extension": _effect_request_extension,
     "grant_extension": _effect_grant_extension,
-    "decide": _effect_decide,
-    "decide_on_site": _effect_decide_on_site,
-    "deliver": _effect_deliver,
+    "decide": _with_document(
+        _effect_decide,
+        "penalty_decision",
+        payment_text=lambda ctx: PAYMENT_TEXT,
+        remedy_text=lambda ctx: REMEDY_TEXT,
+    ),
+    "decide_on_site": _with_document(
+        _effect_decide_on_site,
+        "on_site_decision",
+        payment_text=lambda ctx: PAYMENT_TEXT,
+        remedy_text=lambda ctx: REMEDY_TEXT,
+    ),
+    "deliver": _with_document(
+        _effect_deliver,
+        "delivery_receipt",
+        delivered_documents=lambda ctx: "行政处罚决定书",
+        delivery_method=lambda ctx: DELIVERY_METHODS[str(ctx.payload["method"])],
+        delivered_at=lambda ctx: _local(ctx, ctx.now),
+    ),
     "record_payment": _effect_record_payment,
     "grant_instalments": _effect_grant_instalments,
     "apply_court": _effect_apply_court,
     "no_penalty": _effect_no_penalty,
-    "close": _effect_close,
+    "close": _with_document(
+        _effect_close, "closing_approval", result=lambda ctx: ctx.case.result_note or ""
+    ),
     "withdraw": _effect_end("withdrawn", "撤案"),
     "transfer": _effect_end("transferred", "移送"),
     "revoke": _effect_end("revoked", "撤销处罚决定"),
@@ -1325,6 +1492,36 @@ def _open_from_case(ctx: ActionContext) -> str | None:
 
 
 cases.register_effect("open_enforcement", _open_from_case)
+
+
+def _can_read_documents(session: Session, user: Any, subject_id: int) -> bool:
+    record = session.get(EnforcementCase, subject_id)
+    return record is not None and can_see(session, Actor.of(user), record)
+
+
+def _register_reader() -> None:
+    from cityloop.documents.service import register_reader
+
+    register_reader(SUBJECT, _can_read_documents)
+
+
+_register_reader()
+
+
+def documents(session: Session, record_id: int) -> list[dict[str, Any]]:
+    from cityloop.documents.service import documents_of
+
+    return [
+        {
+            "id": d.id,
+            "kind": d.kind,
+            "title": d.title,
+            "number": d.number,
+            "sha256": d.sha256,
+            "url": f"/api/v1/enforcement/documents/{d.id}.pdf",
+        }
+        for d in documents_of(session, SUBJECT, record_id)
+    ]
 
 
 # -- disclosure (执法公示, art. 48) ---------------------------------------------------------

@@ -16,6 +16,7 @@ from cityloop.org import throttle
 from cityloop.web import (
     admin,
     admin_devices,
+    admin_documents,
     admin_org,
     admin_places,
     desks,
@@ -150,5 +151,6 @@ for _sub in (
     admin_org.router,
     admin_devices.router,
     admin_places.router,
+    admin_documents.router,
 ):
     router.include_router(_sub)

@@ -1,7 +1,7 @@
 """enforcement registers, cases and timeline; cases.enforcement_case_id; enforcement roles
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-08 01:35:34.410729
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import cityloop.db
 
 revision = "0011"
-down_revision = "0006"
+down_revision = "0010"  # 0006 on main; re-chained after the documents branch (0010) was merged
 branch_labels = None
 depends_on = None
 
