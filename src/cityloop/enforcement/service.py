@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from cityloop.cases import service as cases
@@ -369,10 +369,24 @@ def add_officer(
     return officer
 
 
+_OFFICERS_KEY = "cityloop_enf_officers"
+
+
 def officer_of(session: Session, user_id: int | None) -> Officer | None:
+    """The officer an account is; asked by the visibility and the scope check of every step,
+    so read once per transaction."""
     if user_id is None:
         return None
-    return session.scalar(select(Officer).where(Officer.user_id == user_id))
+    known: dict[int, Officer | None] = session.info.setdefault(_OFFICERS_KEY, {})
+    if user_id not in known:
+        known[user_id] = session.scalar(select(Officer).where(Officer.user_id == user_id))
+    return known[user_id]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_officers(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_OFFICERS_KEY, None)
 
 
 def bureau_of(session: Session, unit_id: int) -> EnforcementUnit:
@@ -1464,8 +1478,8 @@ def _open_from_case(ctx: ActionContext) -> str | None:
     new enforcement case's; the case waits in 立案查处中 on its legal clock."""
     case = ctx.case
     photos: list[str] = []
-    for event in cases.timeline(ctx.session, case.id):
-        photos.extend(p for p in event.photos or [] if isinstance(p, str) and p not in photos)
+    for line in cases.timeline(ctx.session, case.id):
+        photos.extend(p for p in line.photos or [] if isinstance(p, str) and p not in photos)
     data = {
         "violation_code": ctx.payload.get("violation_code"),
         "party_id": ctx.payload.get("party_id"),
@@ -1495,6 +1509,8 @@ cases.register_effect("open_enforcement", _open_from_case)
 
 
 def _can_read_documents(session: Session, user: Any, subject_id: int) -> bool:
+    if user.role == "admin":
+        return True
     record = session.get(EnforcementCase, subject_id)
     return record is not None and can_see(session, Actor.of(user), record)
 
