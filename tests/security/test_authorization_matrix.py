@@ -301,9 +301,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
             lambda w: {"lon": w.lon, "lat": w.lat},
         ),
     ),
-    ("GET", "/api/v1/hotline/calls"): api(
-        OPERATORS | {"leader"}, get("/api/v1/hotline/calls")
-    ),
+    ("GET", "/api/v1/hotline/calls"): api(OPERATORS | {"leader"}, get("/api/v1/hotline/calls")),
     ("POST", "/api/v1/inspector/positions"): api(
         INSPECTORS,
         send(

@@ -175,6 +175,8 @@ class EnforcementCase(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     procedure: Mapped[str] = mapped_column(String(10), default="ordinary")
     source: Mapped[str] = mapped_column(String(12), default="case")  # case, patrol, transfer, …
+    # The phone's key for an on-site case: a queued form sent twice makes one case.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)
     violation_id: Mapped[int] = mapped_column(ForeignKey("enf_violations.id"))
     party_id: Mapped[int] = mapped_column(ForeignKey("enf_parties.id"), index=True)
     facts: Mapped[str] = mapped_column(Text)

@@ -255,7 +255,7 @@ def tiers_of(session: Session, standard_id: int | None) -> dict[str, DiscretionT
 
 def _text(payload: dict[str, Any], name: str, limit: int, required: bool = True) -> str:
     value = payload.get(name)
-    if value is None and not required:
+    if not required and (value is None or (isinstance(value, str) and not value.strip())):
         return ""
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(f"{name} is required (text)", field=name)
@@ -1680,3 +1680,107 @@ def case_view(
         deadlines,
         shown,
     )
+
+
+# -- 执法通: the officer's on-site case from the phone ---------------------------------------
+def find_by_key(session: Session, key: str) -> EnforcementCase | None:
+    return session.scalar(select(EnforcementCase).where(EnforcementCase.idempotency_key == key))
+
+
+def on_site(
+    session: Session,
+    data: dict[str, Any],
+    actor: Actor,
+    *,
+    key: str,
+    photos: list[str],
+    now: datetime,
+    calendar: WorkingCalendar,
+    secret: str,
+) -> tuple[EnforcementCase, bool]:
+    """Register the party and the case, record the evidence with the second officer, and
+    decide on the spot when asked (简易程序). The key makes a second send return the first
+    case (False: nothing new)."""
+    if not key or len(key) > 100:
+        raise ValidationFailed("the form needs its idempotency key", field="idempotency_key")
+    found = find_by_key(session, key)
+    if found is not None:
+        return found, False
+    me = officer_of(session, actor.user_id)
+    if me is None:
+        raise ValidationFailed("your account is not a registered officer", field="officer_ids")
+    party = create_party(
+        session,
+        {
+            "kind": data.get("party_kind"),
+            "name": data.get("party_name"),
+            **({"id_number": data["id_number"]} if data.get("id_number") else {}),
+            **({"credit_code": data["credit_code"]} if data.get("credit_code") else {}),
+            "address": data.get("party_address") or "",
+        },
+        now=now,
+        secret=secret,
+    )
+    record = create(
+        session,
+        {
+            "violation_code": data.get("violation_code"),
+            "party_id": party.id,
+            "facts": data.get("facts"),
+            "lon": data.get("lon"),
+            "lat": data.get("lat"),
+            "address": data.get("address") or None,
+        },
+        actor,
+        now=now,
+        calendar=calendar,
+        source="patrol",
+    )
+    record.idempotency_key = key
+    second = data.get("second_officer_id")
+    officers = [me.id, second]
+    evidence: dict[str, Any] = {"officer_ids": officers, "photos": photos}
+    if data.get("record_text"):
+        evidence["record"] = {
+            "kind": data.get("record_kind") or "inspection_record",
+            "content": data["record_text"],
+        }
+    transition(session, record.id, "add_evidence", actor, evidence, now=now, calendar=calendar)
+    if data.get("decide"):
+        decision: dict[str, Any] = {"officer_ids": officers, "tier": data.get("tier") or "minor"}
+        if data.get("fine") not in (None, "", 0):
+            decision["fine"] = data["fine"]
+        else:
+            decision["penalty"] = "warning"
+        transition(
+            session, record.id, "decide_on_site", actor, decision, now=now, calendar=calendar
+        )
+    return record, True
+
+
+def squad_cases(session: Session, actor: Actor) -> list[EnforcementCase]:
+    """The open enforcement cases of the officer's squad, newest first."""
+    me = officer_of(session, actor.user_id)
+    query = select(EnforcementCase).where(EnforcementCase.state.in_(states.OPEN_STATES))
+    if actor.role == "officer":
+        if me is None:
+            return []
+        query = query.where(EnforcementCase.department_id == me.unit_id)
+    return list(session.scalars(query.order_by(EnforcementCase.id.desc()).limit(50)))
+
+
+def squad_officers(session: Session, actor: Actor) -> list[Officer]:
+    me = officer_of(session, actor.user_id)
+    if me is None:
+        return list(session.scalars(select(Officer).order_by(Officer.id)))
+    return list(
+        session.scalars(
+            select(Officer)
+            .where(Officer.unit_id == me.unit_id, Officer.id != me.id)
+            .order_by(Officer.id)
+        )
+    )
+
+
+def all_violations(session: Session) -> list[Violation]:
+    return list(session.scalars(select(Violation).order_by(Violation.code)))

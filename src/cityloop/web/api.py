@@ -20,6 +20,7 @@ from cityloop.web import (
     admin_org,
     admin_places,
     desks,
+    enforcement_pages,
     evaluation_pages,
     hotline_pages,
     mobile,
@@ -152,5 +153,6 @@ for _sub in (
     admin_devices.router,
     admin_places.router,
     admin_documents.router,
+    enforcement_pages.router,
 ):
     router.include_router(_sub)

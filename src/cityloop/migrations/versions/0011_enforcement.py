@@ -184,6 +184,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("procedure", sa.String(length=10), nullable=False),
         sa.Column("source", sa.String(length=12), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=100), nullable=True),
         sa.Column("violation_id", sa.Integer(), nullable=False),
         sa.Column("party_id", sa.Integer(), nullable=False),
         sa.Column("facts", sa.Text(), nullable=False),
@@ -247,6 +248,7 @@ def upgrade() -> None:
             name=op.f("fk_enf_cases_violation_id_enf_violations"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enf_cases")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_enf_cases_idempotency_key")),
     )
     with op.batch_alter_table("enf_cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_enf_cases_case_id"), ["case_id"], unique=False)
