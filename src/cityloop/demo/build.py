@@ -144,6 +144,10 @@ def build(
     report["cases"] = _cases(
         session, places, calendar, now, cases, random.Random(seed), progress, photos
     )
+    if cases:
+        report["enforcement_cases"] = enforcement_demo.build_cases(
+            session, now=now, calendar=calendar
+        ) + enforcement_demo.story_1108(session, now=now, calendar=calendar, places=places)
     # Cameras, gauges and manhole covers; with cases, their alarms play through the channels.
     report.update(
         iot_demo.build(
