@@ -153,6 +153,17 @@ def test_ordinary_procedure_with_a_hearing(client, auth, clock, city_session):
         "archive",
     ]
 
+    # The leaders' figures, from the cases and their timelines.
+    figures = client.get("/api/v1/enforcement/figures", headers=auth("enforcement_chief"))
+    assert figures.status_code == 200
+    shown = figures.json()
+    assert shown["cases"] == 1 and shown["by_state"] == {"archived": 1}
+    assert shown["fines_decided_yuan"] == shown["fines_collected_yuan"] == 150_000
+    assert shown["on_time_rate"] == 1.0 and shown["record_coverage"] == 1.0
+    assert shown["per_squad"] == {"梧村中队": 1}
+    assert shown["per_officer"]["陈志明 35020318001"] == 1
+    assert client.get("/api/v1/enforcement/figures", headers=auth("operator")).status_code == 403
+
 
 def test_no_decision_after_90_days_without_an_extension(client, auth, clock, city_session):
     desk = Bureau(client, auth)

@@ -366,6 +366,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         found=False,
     ),
     ("GET", "/api/v1/public/penalties"): api(EVERYONE, get("/api/v1/public/penalties")),
+    ("GET", "/api/v1/enforcement/figures"): api(
+        {"admin", "leader"}, get("/api/v1/enforcement/figures")
+    ),
     # -- taxonomy, calendar, places, assets ---------------------------------------------------
     ("GET", "/api/v1/classes"): api(EVERYONE, get("/api/v1/classes")),
     ("GET", "/api/v1/classes/{code}"): api(EVERYONE, get("/api/v1/classes/06010")),

@@ -1784,3 +1784,63 @@ def squad_officers(session: Session, actor: Actor) -> list[Officer]:
 
 def all_violations(session: Session) -> list[Violation]:
     return list(session.scalars(select(Violation).order_by(Violation.code)))
+
+
+# -- figures for the bureau's leaders (read-only, from the cases and their timelines) ------
+# The steps whose record is a document: a case's 全过程记录 is complete when each of its steps
+# of these kinds carries its document on the timeline line (art. 47).
+RECORDED_STEPS = frozenset(
+    {
+        "file",
+        "order_rectification",
+        "notify",
+        "hold_hearing",
+        "decide",
+        "decide_on_site",
+        "deliver",
+        "close",
+    }
+)
+
+
+def figures(session: Session, *, now: datetime) -> dict[str, Any]:
+    records = list(session.scalars(select(EnforcementCase)))
+    squads = {u.id: u.name for u in session.scalars(select(EnforcementUnit))}
+    by_state: dict[str, int] = {}
+    per_squad: dict[str, int] = {}
+    decided = collected = 0
+    ended = on_time = 0
+    for record in records:
+        by_state[record.state] = by_state.get(record.state, 0) + 1
+        name = squads.get(record.department_id, str(record.department_id))
+        per_squad[name] = per_squad.get(name, 0) + 1
+        if record.decided_at is not None and not record.revoked:
+            decided += record.fine_cents
+            collected += record.paid_cents
+        if record.closed_at is not None:
+            ended += 1
+            finished = record.decided_at or record.closed_at
+            if record.decision_due_at is None or finished <= record.decision_due_at:
+                on_time += 1
+    covered: dict[int, bool] = {r.id: True for r in records}
+    per_officer: dict[str, set[int]] = {}
+    for case_id, action, payload in session.execute(
+        select(EnforcementEvent.case_id, EnforcementEvent.action, EnforcementEvent.payload)
+    ):
+        if action in RECORDED_STEPS and not (payload or {}).get("documents"):
+            covered[case_id] = False
+        for officer in (payload or {}).get("officers") or []:
+            per_officer.setdefault(str(officer), set()).add(case_id)
+    return {
+        "cases": len(records),
+        "by_state": {
+            state: by_state.get(state, 0) for state in states.STATES if by_state.get(state)
+        },
+        "on_time_rate": round(on_time / ended, 4) if ended else None,
+        "fines_decided_yuan": decided / 100,
+        "fines_collected_yuan": collected / 100,
+        "record_coverage": round(sum(covered.values()) / len(records), 4) if records else None,
+        "per_squad": per_squad,
+        "per_officer": {name: len(ids) for name, ids in sorted(per_officer.items())},
+        "at": now,
+    }
