@@ -94,7 +94,7 @@ def _decide_all(url: str, targets: list[tuple[int, str]], pair: list[int]) -> li
                     session,
                     case_id,
                     "decide",
-                    Actor.of(user),
+                    actor,
                     {"fine": 500, "officer_ids": pair},
                     now=DECIDE_AT,
                     calendar=calendar,
