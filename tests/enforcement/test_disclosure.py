@@ -45,3 +45,23 @@ def test_public_penalties_are_masked_and_withdrawn(client, auth, clock, city_ses
     desk.step("enforcement_chief", ids[1], "revoke", reason="复议撤销")
     after = client.get("/api/v1/public/penalties", params={"page_size": 1}).json()
     assert after["total"] == 1 and after["items"][0]["id"] == ids[2]
+
+
+def test_a_decision_withheld_too_long_is_flagged(client, auth, clock, city_session):
+    desk = Bureau(client, auth)
+    pair = officer_ids(city_session, "35020318001", "35020318002")
+    clock.set(datetime(2026, 9, 1, 10, 0, tzinfo=TZ))  # Tuesday
+    person = desk.party(kind="person", name="钱九", id_number=id_number("35020319660606701"))
+    enf = desk.open(violation_code="SR-DW-01", party_id=person["id"], facts="店外经营", **POINT)
+    desk.step("officer", enf["id"], "decide_on_site", fine=50, tier="minor", officer_ids=pair)
+    desk.step("legal_reviewer", enf["id"], "withhold_disclosure", reason="待核实当事人身份")
+
+    def flagged() -> list[int]:
+        answer = client.get("/api/v1/enforcement/figures", headers=auth("enforcement_chief"))
+        assert answer.status_code == 200
+        return list(answer.json()["undisclosed_overdue"])
+
+    clock.set(datetime(2026, 9, 10, 10, 0, tzinfo=TZ))  # 7 working days end on Wed 09-10
+    assert flagged() == []
+    clock.set(datetime(2026, 9, 11, 9, 0, tzinfo=TZ))
+    assert flagged() == [enf["id"]]

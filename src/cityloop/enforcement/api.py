@@ -271,12 +271,14 @@ LEADERS = frozenset({"enforcement_chief", "legal_reviewer", "leader", "admin"})
 
 
 @router.get("/enforcement/figures", summary="执法统计 (for the bureau's leaders)")
-def figures(session: SessionDep, actor: ActorDep, now: NowDep) -> dict[str, Any]:
+def figures(
+    session: SessionDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+) -> dict[str, Any]:
     """Cases by stage, on-time rate, fines decided and collected, 全过程记录 coverage, cases
     per squad and officer."""
     if actor.role not in LEADERS:
         raise Forbidden(f"the role {actor.role} may not read the enforcement figures")
-    return service.figures(session, now=now)
+    return service.figures(session, now=now, calendar=calendar)
 
 
 @router.get(

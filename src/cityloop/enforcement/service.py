@@ -1803,7 +1803,9 @@ RECORDED_STEPS = frozenset(
 )
 
 
-def figures(session: Session, *, now: datetime) -> dict[str, Any]:
+def figures(
+    session: Session, *, now: datetime, calendar: WorkingCalendar | None = None
+) -> dict[str, Any]:
     records = list(session.scalars(select(EnforcementCase)))
     squads = {u.id: u.name for u in session.scalars(select(EnforcementUnit))}
     by_state: dict[str, int] = {}
@@ -1842,5 +1844,11 @@ def figures(session: Session, *, now: datetime) -> dict[str, Any]:
         "record_coverage": round(sum(covered.values()) / len(records), 4) if records else None,
         "per_squad": per_squad,
         "per_officer": {name: len(ids) for name, ids in sorted(per_officer.items())},
+        # Decisions still undisclosed N working days after delivery (the `disclose` period).
+        "undisclosed_overdue": [
+            r.id for r in undisclosed_overdue(session, now=now, calendar=calendar)
+        ]
+        if calendar is not None
+        else [],
         "at": now,
     }
