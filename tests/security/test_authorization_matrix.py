@@ -602,6 +602,18 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/desk/dispatch"): page(DISPATCHERS, get("/desk/dispatch")),
     ("GET", "/desk/handle"): page(HANDLERS | ADMIN, get("/desk/handle")),
     ("GET", "/case/{case_id}"): page(SEES_CASE, get("/case/{w.case_id}")),
+    # Enforcement pages: the staff of enforcement (of the matrix's callers: admin, leader).
+    ("GET", "/enforcement/{case_id}"): page(
+        {"admin", "leader"}, get("/enforcement/999999"), found=False
+    ),
+    ("GET", "/m/officer"): page({"admin"}, get("/m/officer")),
+    ("POST", "/m/officer/onsite"): page(
+        {"admin"}, form("/m/officer/onsite", {"violation_code": ""}), found=False
+    ),
+    ("GET", "/m/officer/documents/{document_id}.pdf"): page(
+        {"admin"}, get("/m/officer/documents/999999.pdf"), found=False
+    ),
+    ("GET", "/penalties"): page(EVERYONE, get("/penalties")),
     ("POST", "/case/{case_id}/act/{action}"): page(
         {"admin", "dispatcher", "shiftlead", "leader"},
         form("/case/{w.case_id}/act/urge", lambda w: {"version": str(w.version)}),

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from cityloop.documents import service as documents
 from cityloop.enforcement import service
 from cityloop.enforcement.states import TABLE
-from cityloop.errors import DomainError
+from cityloop.errors import DomainError, NotFound
 from cityloop.kit.privacy import mask_name
 from cityloop.web import photos
 from cityloop.web.page import FormDep, PageDep, StaffPageDep, text
@@ -157,6 +157,27 @@ def officer_document(document_id: int, page: StaffPageDep) -> Response:
             "Content-Disposition": f'inline; filename="document-{document.id}.pdf"; '
             f"filename*=UTF-8''{quote(document.number)}.pdf"
         },
+    )
+
+
+@router.get("/enforcement/{case_id}")
+def enforcement_case_page(case_id: int, page: StaffPageDep) -> Response:
+    """An enforcement case for the staff who may see it: state, deadlines, documents and the
+    hash-chained timeline; one click back to the case it came from."""
+    if not page.allowed(OFFICERS | {"leader"}):
+        return page.forbidden_role()
+    record = service.get_enforcement_case(page.db, case_id)
+    if not service.can_see(page.db, page.actor, record):
+        raise NotFound(f"enforcement case {case_id} not found")
+    view = service.case_view(page.db, record, now=page.now, calendar=page.calendar)
+    return page.render(
+        "enforcement_case.html",
+        record=record,
+        state=TABLE.state_label(record.state, page.lang),
+        view=view,
+        documents=service.documents(page.db, record.id),
+        events=service.timeline(page.db, record.id),
+        labels={t.action: t.label for t in TABLE.transitions},
     )
 
 

@@ -59,6 +59,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "role_handler": ("处置人员", "Department handler"),
     "role_leader": ("领导", "Leader"),
     "officer_title": ("执法通", "Enforcement app"),
+    "enforcement_case": ("执法案件", "Enforcement case"),
+    "from_case": ("来源案件", "From case"),
     "tab_cases": ("我的案件", "My cases"),
     "tab_onsite": ("现场办案", "On site"),
     "violation": ("违法行为", "Violation"),
