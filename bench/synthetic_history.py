@@ -289,6 +289,8 @@ class Simulator:
         row = BY_ACTION[action]
         from_state = case["state"]
         target = row.targets[0] if len(row.targets) == 1 else None
+        if target == "__same__":
+            target = from_state
         notes: dict[str, Any] = {}
         if action == "file":
             case["filed_at"] = now

@@ -28,6 +28,7 @@ from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
 from cityloop.documents import storage as document_storage
 from cityloop.documents.api import router as documents_router
+from cityloop.enforcement.api import router as enforcement_router
 from cityloop.errors import STATUS_CODES, DomainError, ErrorOut
 from cityloop.evaluation.api import router as evaluation_router
 from cityloop.geocoding.api import router as geocoding_router
@@ -323,6 +324,7 @@ def create_app(
         org_router,
         intake_router,
         cases_router,
+        enforcement_router,
         taxonomy_router,
         places_router,
         geocoding_router,

@@ -327,6 +327,47 @@ def sweep_media(
     console.print(f"{verb} {len(removed)} file(s) no media row names")
 
 
+@app.command("import-enforcement")
+def import_enforcement(
+    path: Annotated[Path, typer.Argument(help="a CSV file with a header row")],
+    register: Annotated[str, typer.Option(help="laws, violations or tiers")],
+    db: DbOption = None,
+) -> None:
+    """Import an enforcement register from CSV (R-LE-2): laws and articles (law_code,
+    law_name, issuer, effective, article, text, is_summary), violations (code, name,
+    violation_law, violation_article, penalty_law, penalty_article, class_codes) or discretion
+    tiers (violation_code, tier, conditions, fine_min, fine_max, percent_min, percent_max,
+    percent_of, penalties, first_offence_exempt). A bad row imports nothing."""
+    from cityloop.enforcement import importing
+    from cityloop.errors import ValidationFailed
+
+    runs = {
+        "laws": importing.import_laws,
+        "violations": importing.import_violations,
+        "tiers": importing.import_tiers,
+    }
+    if register not in runs:
+        console.print("[red]--register must be laws, violations or tiers[/red]")
+        raise typer.Exit(2)
+    url = _use_database(db)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        console.print(f"[red]cannot read {path}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    session = _session(url, write=True)
+    try:
+        count = runs[register](session, text)
+        session.commit()
+    except ValidationFailed as exc:
+        session.rollback()
+        console.print(f"[red]nothing imported: {exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        session.close()
+    console.print(f"[green]imported {count} {register} rows[/green]")
+
+
 @app.command("verify-audit")
 def verify_audit(
     db: DbOption = None,
@@ -337,8 +378,9 @@ def verify_audit(
         ),
     ] = False,
 ) -> None:
-    """Recompute every case timeline's hash chain; exit 1 if any row was changed. With
-    --anchors, also find rewritten tails, deleted cases and forged anchors."""
+    """Recompute every flow's timeline hash chains (cases and enforcement cases); exit 1 if
+    any row was changed. With --anchors, also find rewritten tails, deleted cases and forged
+    anchors."""
     from sqlalchemy.engine import Engine
 
     from cityloop.cases.audit import verify_audit as check
@@ -357,7 +399,9 @@ def verify_audit(
         if isinstance(bind, Engine):
             bind.dispose()  # no pooled connection left for the collector to close
     for f in findings:
-        console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
+        console.print(
+            f"[red]{f.flow} {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]"
+        )
     for problem in anchor_findings:
         console.print(f"[red]{problem}[/red]", highlight=False)
     if findings or anchor_findings:
@@ -561,7 +605,9 @@ def restore(
     finally:
         engine.dispose()
     for f in findings[:20]:
-        console.print(f"[red]case {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]")
+        console.print(
+            f"[red]{f.flow} {f.case_id} event {f.seq} (id {f.event_id}): {f.problem}[/red]"
+        )
     if findings or problems:
         console.print(
             f"[red]the restored database differs from the backup: {len(problems)} count "

@@ -7,6 +7,8 @@ def load_all_models() -> None:
     import cityloop.assets.models
     import cityloop.cases.models
     import cityloop.documents.models
+    import cityloop.enforcement.models
+    import cityloop.enforcement.service  # gives the case loop's open_enforcement its effect
     import cityloop.evaluation.models
     import cityloop.geocoding.models
     import cityloop.intake.models

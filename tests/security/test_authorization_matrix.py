@@ -337,6 +337,47 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         send("POST", "/api/v1/cases/{w.case_id}/actions/urge", {}),
     ),
     ("GET", "/api/v1/tickets/{ticket}"): api(EVERYONE, get("/api/v1/tickets/{w.ticket}")),
+    # -- enforcement (issue 14): the registers to every account, the rest to enforcement
+    # staff (none of the matrix's callers but admin and leader); an enforcement case that does
+    # not exist answers 404 to those allowed --------------------------------------------------
+    ("GET", "/api/v1/enforcement/laws"): api(frozenset(USERS), get("/api/v1/enforcement/laws")),
+    ("GET", "/api/v1/enforcement/violations"): api(
+        frozenset(USERS), get("/api/v1/enforcement/violations")
+    ),
+    ("POST", "/api/v1/enforcement/parties"): api(
+        {"admin", "leader"},
+        send("POST", "/api/v1/enforcement/parties", {"kind": "person", "name": "张三"}),
+    ),
+    ("POST", "/api/v1/enforcement/cases"): api(
+        {"admin"},
+        send(
+            "POST",
+            "/api/v1/enforcement/cases",
+            lambda w: {
+                "violation_code": "SR-DW-01",
+                "party_id": 999_999,
+                "facts": "店外经营",
+                "lon": w.lon,
+                "lat": w.lat,
+            },
+        ),
+        found=False,
+    ),
+    ("GET", "/api/v1/enforcement/cases/{case_id}"): api(
+        {"admin", "leader"}, get("/api/v1/enforcement/cases/999999"), found=False
+    ),
+    ("GET", "/api/v1/enforcement/cases/{case_id}/actions"): api(
+        {"admin", "leader"}, get("/api/v1/enforcement/cases/999999/actions"), found=False
+    ),
+    ("POST", "/api/v1/enforcement/cases/{case_id}/actions/{action}"): api(
+        {"admin", "leader"},
+        send("POST", "/api/v1/enforcement/cases/999999/actions/file", {}),
+        found=False,
+    ),
+    ("GET", "/api/v1/public/penalties"): api(EVERYONE, get("/api/v1/public/penalties")),
+    ("GET", "/api/v1/enforcement/figures"): api(
+        {"admin", "leader"}, get("/api/v1/enforcement/figures")
+    ),
     # -- taxonomy, calendar, places, assets ---------------------------------------------------
     ("GET", "/api/v1/classes"): api(EVERYONE, get("/api/v1/classes")),
     ("GET", "/api/v1/classes/{code}"): api(EVERYONE, get("/api/v1/classes/06010")),
@@ -579,6 +620,18 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/desk/dispatch"): page(DISPATCHERS, get("/desk/dispatch")),
     ("GET", "/desk/handle"): page(HANDLERS | ADMIN, get("/desk/handle")),
     ("GET", "/case/{case_id}"): page(SEES_CASE, get("/case/{w.case_id}")),
+    # Enforcement pages: the staff of enforcement (of the matrix's callers: admin, leader).
+    ("GET", "/enforcement/{case_id}"): page(
+        {"admin", "leader"}, get("/enforcement/999999"), found=False
+    ),
+    ("GET", "/m/officer"): page({"admin"}, get("/m/officer")),
+    ("POST", "/m/officer/onsite"): page(
+        {"admin"}, form("/m/officer/onsite", {"violation_code": ""}), found=False
+    ),
+    ("GET", "/m/officer/documents/{document_id}.pdf"): page(
+        {"admin"}, get("/m/officer/documents/999999.pdf"), found=False
+    ),
+    ("GET", "/penalties"): page(EVERYONE, get("/penalties")),
     ("POST", "/case/{case_id}/act/{action}"): page(
         {"admin", "dispatcher", "shiftlead", "leader"},
         form("/case/{w.case_id}/act/urge", lambda w: {"version": str(w.version)}),

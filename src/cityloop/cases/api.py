@@ -182,6 +182,7 @@ def case_detail(
         result_method=case.result_method,
         rework_count=case.rework_count,
         satisfied=case.satisfied,
+        enforcement_case_id=case.enforcement_case_id,
         filing_standard=problem_class.filing_standard,
         closure_standard=problem_class.closure_standard,
         manual=problem_class.manual,

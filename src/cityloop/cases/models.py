@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cityloop.cases.states import OPEN_CASE_SQL
 from cityloop.db import Base, UtcDateTime
+from cityloop.workflow import timeline
 
 
 class Case(Base):
@@ -96,6 +97,9 @@ class Case(Base):
     check_passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # The enforcement case opened from this case (R-HD-5); no foreign key, since the
+    # enforcement case points back here and `enforcement` sits above `cases`.
+    enforcement_case_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
@@ -123,3 +127,6 @@ class CaseEvent(Base):
     photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+TIMELINE = timeline.register("case", CaseEvent)

@@ -95,6 +95,7 @@ class CaseDetail(CaseSummary):
     result_method: str | None
     rework_count: int
     satisfied: bool | None
+    enforcement_case_id: int | None = None
     filing_standard: str
     closure_standard: str
     manual: str

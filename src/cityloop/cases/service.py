@@ -1,69 +1,52 @@
 """The case service: creating a case, `transition()`, and the views of a case.
 
-`transition()` is the only writer of `Case.state`. In one transaction (owned by the caller)
-it checks the table row (role, state, scope, payload, guards), applies the row's effect,
-restarts the stage clock, appends a hash-chained CaseEvent and bumps `Case.version`; a
-concurrent writer loses with a Conflict (409).
+`transition()` runs the case flow (`CASE_FLOW`: the table of `states.py` with this module's
+effects, scopes and stage clock) on the one workflow engine (`workflow.engine.run`), the only
+writer of `Case.state`. In one transaction (owned by the caller) it checks the table row
+(role, state, scope, payload, guards), applies the row's effect, restarts the stage clock,
+appends a hash-chained CaseEvent and bumps `Case.version`; a concurrent writer loses with a
+Conflict (409).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, event, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from cityloop.assets.models import Component
-from cityloop.cases.audit import GENESIS, event_digest, hashed_values
-from cityloop.cases.models import Case, CaseEvent
+from cityloop.cases.models import TIMELINE, Case, CaseEvent
 from cityloop.cases.states import (
-    ACTIONS_FROM,
-    BY_ACTION,
     METHODS_721,
     OPEN_STATES,
     SCOPE_DEPARTMENT,
     SCOPE_GRID,
     STAGE_LABELS,
     STATE_STAGE,
+    TABLE,
     Transition,
-    state_label,
 )
-from cityloop.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from cityloop.events import DomainEvent, publish
+from cityloop.errors import NotFound, ValidationFailed
 from cityloop.kit.calendar import WorkingCalendar, traffic_light
-from cityloop.media.service import missing_media
 from cityloop.org.models import Department, User
 from cityloop.org.service import descendant_ids, responsible_department, responsible_rule
 from cityloop.taxonomy.service import find_class, get_class, handling_days, stage_limits
+from cityloop.workflow import engine
+from cityloop.workflow import timeline as chain
+from cityloop.workflow.actors import PUBLIC as PUBLIC
+from cityloop.workflow.actors import SYSTEM as SYSTEM
+from cityloop.workflow.actors import Actor as Actor
+from cityloop.workflow.engine import ActionContext as ActionContext
+from cityloop.workflow.flow import Flow
 
 URGENCIES = ("A", "B", "C")
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: int | None
-    name: str
-    role: str
-    department_id: int | None = None
-    grid_codes: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, user: User) -> Actor:
-        return cls(
-            user.id, user.display_name, user.role, user.department_id, tuple(user.grid_codes or ())
-        )
-
-
-SYSTEM = Actor(None, "系统", "system")
-PUBLIC = Actor(None, "公众", "public")
 
 
 def partner_actor(name: str) -> Actor:
@@ -78,17 +61,6 @@ def device_actor(name: str) -> Actor:
 
 class Locator(Protocol):
     def locate(self, lon: float, lat: float) -> Any: ...
-
-
-@dataclass
-class ActionContext:
-    session: Session
-    case: Case
-    actor: Actor
-    payload: dict[str, Any]
-    now: datetime
-    calendar: WorkingCalendar
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 # -- creating a case ---------------------------------------------------------------------------
@@ -138,7 +110,7 @@ def create_case(
 ) -> Case:
     """Give birth to a case; intake.receive() is the only caller in production."""
     problem_class = get_class(session, class_code)
-    _check_media(session, [*(photos or []), *([voice] if voice else [])], field="photos")
+    engine.check_media(session, [*(photos or []), *([voice] if voice else [])], field="photos")
     if urgency is not None and urgency not in URGENCIES:
         raise ValidationFailed("urgency must be A, B or C", field="urgency")
     location = places.locate(lon, lat)
@@ -259,115 +231,37 @@ def transition(
 ) -> Case:
     """Take one row of the transition table on a case. `held` is the case when this
     transaction made it: it is not read again, nor written before the transaction ends."""
-    row = BY_ACTION.get(action)
-    if row is None:
-        raise NotFound(f"unknown action {action!r}")
-    case = held if held is not None and held.id == case_id else None
-    if case is None:
-        case = get_case(session, case_id, for_update=True)
-    if not can_see(session, actor, case):
-        raise NotFound(f"case {case_id} not found")
-    if expected_version is not None and expected_version != case.version:
-        raise Conflict(
-            f"the case has changed since you loaded it (version {case.version}, "
-            f"you sent {expected_version}); reload and try again",
-            field="version",
-        )
-    ctx = ActionContext(session, case, actor, dict(payload or {}), now, calendar)
-    # One flush at the end: the case row is written once per action, version + 1.
-    with session.no_autoflush:
-        refusal = _refusal(ctx, row)
-        if refusal is not None:
-            raise refusal
-        _check_payload(row, ctx.payload)
-        _check_media(session, ctx.payload.get("photos"))
-        from_state = case.state
-        target = row.target_for(ctx.payload)
-        effect = EFFECTS.get(action)
-        if effect is not None:
-            chosen = effect(ctx)
-            if chosen is not None:
-                target = chosen
-        case.state = target
-        case.updated_at = now
-        if target != from_state or action in _CLOCK_RESTARTING:
-            _restart_clock(session, case, now, calendar)
-        photos = ctx.payload.pop("photos", []) or []
-        event_payload = {**ctx.payload, **ctx.notes}
-        _append_event(session, case, actor, action, from_state, target, now, event_payload, photos)
-        publish(
+    return cast(
+        Case,
+        engine.run(
+            CASE_FLOW,
             session,
-            DomainEvent(
-                flow="case",
-                record_id=case.id,
-                action=action,
-                from_state=from_state,
-                to_state=target,
-                actor_name=actor.name,
-                actor_role=actor.role,
-                at=now,
-                actor_id=actor.user_id,
-                payload=event_payload,
-                record=case,
-            ),
-        )
-    if case is held:
-        # This transaction made the case, so no one else can write it: its row is written
-        # once, when the caller's transaction ends, however many actions it takes meanwhile.
-        return case
-    try:
-        session.flush()
-    except (StaleDataError, IntegrityError) as exc:
-        raise Conflict("another action on this case was saved first; reload and try again") from exc
-    return case
+            case_id,
+            action,
+            actor,
+            payload,
+            now=now,
+            calendar=calendar,
+            expected_version=expected_version,
+            held=held,
+        ),
+    )
 
 
-def _refusal(ctx: ActionContext, row: Transition) -> Exception | None:
-    """Why this actor may not take this row now (None when they may)."""
-    actor, case = ctx.actor, ctx.case
-    if actor.role != "admin" and actor.role not in row.roles:
-        return Forbidden(f"the role {actor.role} may not {row.action} ({row.label})")
-    if case.state not in row.sources:
-        return Conflict(
-            f"{row.label} ({row.action}) is not allowed while the case is "
-            f"{state_label(case.state)} ({case.state})",
-            field="action",
-        )
-    if actor.role != "admin":
-        if row.scope == SCOPE_DEPARTMENT and case.department_id != actor.department_id:
-            return Forbidden("this case is not held by your department")
-        if row.scope == SCOPE_GRID and not in_grid(actor, case):
-            return Forbidden("this case is outside your grids")
-    for guard in row.guards:
-        reason = guard(ctx)
-        if reason is not None:
-            return Conflict(reason, field="action")
+def _load(session: Session, case_id: int, for_update: bool) -> Case:
+    return get_case(session, case_id, for_update=for_update)
+
+
+def _department_scope(ctx: ActionContext) -> str | None:
+    if ctx.case.department_id != ctx.actor.department_id:
+        return "this case is not held by your department"
     return None
 
 
-def _check_payload(row: Transition, payload: dict[str, Any]) -> None:
-    for name in row.required:
-        value = payload.get(name)
-        if value is None or (isinstance(value, str | list) and len(value) == 0):
-            raise ValidationFailed(f"{name} is required for {row.action} ({row.label})", field=name)
-    photos = payload.get("photos")
-    if photos is not None and (
-        not isinstance(photos, list) or not all(isinstance(p, str) and p for p in photos)
-    ):
-        raise ValidationFailed("photos must be a list of photo references", field="photos")
-    for text_field in ("reason", "note", "result"):
-        value = payload.get(text_field)
-        if value is not None and not isinstance(value, str):
-            raise ValidationFailed(f"{text_field} must be text", field=text_field)
-
-
-def _check_media(session: Session, photos: list[str] | None, field: str = "photos") -> None:
-    missing = missing_media(session, list(photos or []))
-    if missing:
-        raise ValidationFailed(
-            f"media {', '.join(missing)} were not uploaded: POST /api/v1/media first",
-            field=field,
-        )
+def _grid_scope(ctx: ActionContext) -> str | None:
+    if not in_grid(ctx.actor, ctx.case):
+        return "this case is outside your grids"
+    return None
 
 
 def in_grid(actor: Actor, case: Case) -> bool:
@@ -400,26 +294,12 @@ def _restart_clock(session: Session, case: Case, now: datetime, calendar: Workin
     case.overdue_stage = None
     if stage is None:
         case.stage_due_at = None
-    elif stage == "handle":
+    elif stage == "handle" or stage == "enforce":
+        # Under enforcement the case runs on the enforcement case's legal clock (due_at).
         case.stage_due_at = case.due_at
     else:
         limits = calendar.stage_minutes or stage_limits(session)
         case.stage_due_at = calendar.add_working_minutes(now, limits.get(stage, 60))
-
-
-_CHAIN_KEY = "cityloop_last_event"
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_chain(session: Session, previous_transaction: Any) -> None:
-    # A rolled-back append (a savepoint, a failed request) must not be chained to.
-    session.info.pop(_CHAIN_KEY, None)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_chain_after_commit(session: Session) -> None:
-    # Once committed, other transactions may append: the next one reads the chain again.
-    session.info.pop(_CHAIN_KEY, None)
 
 
 def _append_event(
@@ -433,46 +313,7 @@ def _append_event(
     payload: dict[str, Any],
     photos: list[Any],
 ) -> None:
-    # The chain's last link: remembered from this session's own append (the case's row is
-    # held by this transaction from its first action on, so no one else appends meanwhile),
-    # else read. A new case has no events to chain to yet.
-    chain: dict[int, tuple[int, str]] = session.info.setdefault(_CHAIN_KEY, {})
-    last: Any = None
-    if from_state is not None:
-        last = (
-            chain.get(case.id)
-            or session.execute(
-                select(CaseEvent.seq, CaseEvent.hash)
-                .where(CaseEvent.case_id == case.id)
-                .order_by(CaseEvent.seq.desc())
-                .limit(1)
-            ).first()
-        )
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    row: dict[str, Any] = {
-        "case_id": case.id,
-        "seq": seq,
-        "at": now,
-        "actor_id": actor.user_id,
-        "actor_name": actor.name,
-        "actor_role": actor.role,
-        "action": action,
-        "from_state": from_state,
-        "to_state": to_state,
-        "department_id": case.department_id,
-        "payload": payload,
-        "photos": photos,
-        "prev_hash": prev_hash,
-    }
-    row["hash"] = event_digest(prev_hash, hashed_values(row))
-    # Written at once as a plain row: timeline rows are never updated, so they need none of
-    # the unit of work's bookkeeping (a third of a report's cost when they went through it).
-    session.execute(_INSERT_EVENT, row)
-    chain[case.id] = (seq, row["hash"])
-
-
-_EVENT_TABLE = cast(Table, CaseEvent.__table__)
-_INSERT_EVENT = insert(_EVENT_TABLE)
+    chain.append(session, TIMELINE, case, actor, action, from_state, to_state, now, payload, photos)
 
 
 def add_note(
@@ -487,12 +328,7 @@ def add_note(
     """A timeline line that does not move the state: the sweep's warnings and overdue marks,
     a repeated sensor alarm, a duplicate report attached to the case. Same hash chain as
     transitions; `kind` must not be one of the table's actions."""
-    if kind in BY_ACTION:
-        raise ValueError(f"{kind} is an action of the transition table: use transition()")
-    case.updated_at = now
-    _append_event(
-        session, case, actor, kind, case.state, case.state, now, payload, list(photos or [])
-    )
+    engine.add_note(CASE_FLOW, session, case, actor, kind, now, payload, photos)
 
 
 def record_clock_event(
@@ -756,7 +592,48 @@ def _effect_return_visit(ctx: ActionContext) -> str | None:
     return "archived"
 
 
+def _effect_open_enforcement(ctx: ActionContext) -> str | None:
+    # Replaced by the enforcement package when it is loaded (register_effect).
+    raise ValidationFailed("enforcement cases are not available here", field="action")
+
+
+def _effect_enforcement_result(ctx: ActionContext) -> str | None:
+    ctx.case.result_method = "enforcement"
+    ctx.case.check_passed = None
+    return None
+
+
+def register_effect(action: str, effect: Callable[[ActionContext], str | None]) -> None:
+    """A package above `cases` gives a row of the loop its effect (`open_enforcement` by
+    enforcement), so that `cases` imports none of it."""
+    if action not in TABLE.by_action:
+        raise KeyError(action)
+    EFFECTS[action] = effect
+
+
+def follow_enforcement_clock(
+    session: Session, case_id: int, due: datetime | None, now: datetime
+) -> None:
+    """The legal clock of the enforcement case a case waits on moved (立案: 90 days; 送达:
+    the payment period): the case's own clock follows it and its timeline says so."""
+    case = get_case(session, case_id, for_update=True)
+    if case.state != "enforcing":
+        return
+    case.due_at = case.stage_due_at = due
+    case.warned_stage = case.overdue_stage = None
+    add_note(
+        session,
+        case,
+        SYSTEM,
+        "enforcement_clock",
+        now,
+        {"due_at": due.isoformat() if due else None},
+    )
+
+
 EFFECTS: dict[str, Callable[[ActionContext], str | None]] = {
+    "open_enforcement": _effect_open_enforcement,
+    "enforcement_result": _effect_enforcement_result,
     "verify": _effect_verify,
     "file": _effect_file,
     "merge": _effect_merge,
@@ -776,6 +653,18 @@ EFFECTS: dict[str, Callable[[ActionContext], str | None]] = {
     "rework": _effect_rework,
     "return_visit": _effect_return_visit,
 }
+
+CASE_FLOW = Flow(
+    table=TABLE,
+    timeline=TIMELINE,
+    noun="case",
+    load=_load,
+    can_see=can_see,
+    restart_clock=_restart_clock,
+    effects=EFFECTS,
+    scope_checks={SCOPE_DEPARTMENT: _department_scope, SCOPE_GRID: _grid_scope},
+    clock_restarting=frozenset(_CLOCK_RESTARTING),
+)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -843,12 +732,7 @@ def allowed_actions(
     session: Session, case: Case, actor: Actor, *, now: datetime, calendar: WorkingCalendar
 ) -> list[Transition]:
     """The rows this actor may take on this case now (the console's buttons)."""
-    result = []
-    for row in ACTIONS_FROM.get(case.state, []):
-        ctx = ActionContext(session, case, actor, {}, now, calendar)
-        if _refusal(ctx, row) is None:
-            result.append(row)
-    return result
+    return engine.allowed(CASE_FLOW, session, case, actor, now=now, calendar=calendar)
 
 
 def deadlines(

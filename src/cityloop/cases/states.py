@@ -8,12 +8,14 @@ draw the workflow diagram from them. Nothing else decides what may happen to a c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cityloop.workflow.flow import SCOPE_CITY as SCOPE_CITY
+from cityloop.workflow.flow import Guard as Guard
+from cityloop.workflow.flow import Table, Transition
+
 if TYPE_CHECKING:
-    from cityloop.cases.service import ActionContext
+    from cityloop.workflow.engine import ActionContext
 
 # state -> (Chinese label, English label, is_open)
 STATES: dict[str, tuple[str, str, bool]] = {
@@ -25,6 +27,7 @@ STATES: dict[str, tuple[str, str, bool]] = {
     "filed": ("已立案", "Filed", True),
     "coordinating": ("协调中", "Coordinating", True),
     "dispatched": ("处置中", "Being handled", True),
+    "enforcing": ("立案查处中", "Under enforcement", True),
     "returned": ("已回退", "Returned", True),
     "suspended": ("挂账", "Suspended", True),
     "result_submitted": ("已反馈", "Result submitted", True),
@@ -49,6 +52,7 @@ STATE_STAGE: dict[str, str] = {
     "returned": "dispatch",
     "coordinating": "dispatch",
     "dispatched": "handle",
+    "enforcing": "enforce",
     "result_submitted": "review",
     "checking": "check",
     "check_reported": "close",
@@ -59,6 +63,7 @@ STAGE_LABELS: dict[str, str] = {
     "file": "立案",
     "dispatch": "派遣",
     "handle": "处置",
+    "enforce": "立案查处",
     "review": "反馈审核",
     "check": "核查",
     "close": "结案",
@@ -69,40 +74,8 @@ DISPATCH = frozenset({"dispatcher", "shiftlead"})
 SUPERVISORS = frozenset({"dispatcher", "shiftlead", "leader"})
 
 # Scopes: who among the role-holders may act on this particular case.
-SCOPE_CITY = "city"  # the command centre acts on every case
 SCOPE_DEPARTMENT = "department"  # only the department currently holding the case
 SCOPE_GRID = "grid"  # only the inspector of the case's grid
-
-Guard = Callable[["ActionContext"], "str | None"]
-
-
-@dataclass(frozen=True)
-class Transition:
-    action: str
-    label: str
-    label_en: str
-    sources: frozenset[str]
-    targets: tuple[str, ...]
-    roles: frozenset[str]
-    scope: str = SCOPE_CITY
-    required: tuple[str, ...] = ()
-    guards: tuple[Guard, ...] = field(default=())
-
-    @property
-    def keeps_state(self) -> bool:
-        return set(self.targets) <= self.sources
-
-    @property
-    def repeats_unnoticed(self) -> bool:
-        """Nothing refuses this action twice (urge, supervise, feedback): the state stays,
-        no guard looks, the department stays (a pass_down's repeat fails its scope). Only
-        the case's version tells a repeat from a new one, so the API asks for it (issue 23)."""
-        return self.keeps_state and not self.guards and "department_id" not in self.required
-
-    def target_for(self, payload: dict[str, Any]) -> str:
-        if len(self.targets) == 1:
-            return self.targets[0]
-        return choose_target(self.action, payload)
 
 
 def choose_target(action: str, payload: dict[str, Any]) -> str:
@@ -284,21 +257,48 @@ TRANSITIONS: tuple[Transition, ...] = (
         "feedback",
         "阶段反馈",
         "Progress feedback",
-        frozenset({"dispatched"}),
-        ("dispatched",),
+        frozenset({"dispatched", "enforcing"}),
+        ("__same__",),
         frozenset({"handler"}),
         SCOPE_DEPARTMENT,
         required=("note",),
     ),
-    T("urge", "催办", "Urge", frozenset({"dispatched"}), ("dispatched",), SUPERVISORS | {"system"}),
+    T(
+        "urge",
+        "催办",
+        "Urge",
+        frozenset({"dispatched", "enforcing"}),
+        ("__same__",),
+        SUPERVISORS | {"system"},
+    ),
     T(
         "supervise",
         "督办",
         "Supervise",
-        frozenset({"dispatched"}),
-        ("dispatched",),
+        frozenset({"dispatched", "enforcing"}),
+        ("__same__",),
         frozenset({"shiftlead", "leader"}),
         required=("note",),
+    ),
+    # R-HD-5: the enforcement case made from this case (enforcement.service) carries it.
+    T(
+        "open_enforcement",
+        "立案查处",
+        "Open enforcement case",
+        frozenset({"dispatched"}),
+        ("enforcing",),
+        frozenset({"handler"}),
+        SCOPE_DEPARTMENT,
+        required=("violation_code", "party_id"),
+    ),
+    T(
+        "enforcement_result",
+        "查处结果反馈",
+        "Enforcement result",
+        frozenset({"enforcing"}),
+        ("result_submitted",),
+        frozenset({"system"}),
+        required=("result",),
     ),
     T(
         "submit_result",
@@ -372,14 +372,21 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("archived", "dispatched"),
         CENTRE | {"public"},
         required=("satisfied",),
+        choose=lambda payload: choose_target("return_visit", payload),
     ),
     T("archive", "归档", "Archive", frozenset({"closed"}), ("archived",), CENTRE | {"system"}),
 )
 
-BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
-ACTIONS_FROM: dict[str, list[Transition]] = {
-    state: [t for t in TRANSITIONS if state in t.sources] for state in STATES
-}
+TABLE = Table(
+    name="case",
+    title="案件闭环 (the case loop)",
+    states=STATES,
+    transitions=TRANSITIONS,
+    state_stage=STATE_STAGE,
+    stage_labels=STAGE_LABELS,
+)
+BY_ACTION: dict[str, Transition] = TABLE.by_action
+ACTIONS_FROM: dict[str, list[Transition]] = TABLE.actions_from
 
 # Who may start a case in which state, by source (the minimal intake; R-IN-1, R-AC-1).
 INITIAL_STATE_BY_SOURCE_ROLE: dict[str, str] = {
@@ -396,16 +403,10 @@ def state_label(state: str | None, lang: str = "zh") -> str:
     return en if lang == "en" else zh
 
 
+# The states a suspended case may resume to (drawn for `__previous__`).
+RESUMABLE = ("filed", "dispatched", "coordinating")
+
+
 def mermaid_diagram() -> str:
     """The workflow drawn from the table (docs/workflow.md is generated from this)."""
-    lines = ["stateDiagram-v2"]
-    for t in TRANSITIONS:
-        for source in sorted(t.sources):
-            for target in t.targets:
-                shown = "suspended_from" if target == "__previous__" else target
-                if shown == "suspended_from":
-                    for back in ("filed", "dispatched", "coordinating"):
-                        lines.append(f"    {source} --> {back}: {t.label} {t.action}")
-                    continue
-                lines.append(f"    {source} --> {shown}: {t.label} {t.action}")
-    return "\n".join(lines)
+    return TABLE.mermaid(RESUMABLE)

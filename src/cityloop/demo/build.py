@@ -18,6 +18,7 @@ from cityloop.cases.models import Case
 from cityloop.cases.service import Actor, transition
 from cityloop.cases.states import BY_ACTION
 from cityloop.config import get_settings
+from cityloop.enforcement import demo as enforcement_demo
 from cityloop.geocoding.service import import_points
 from cityloop.intake.service import Report, receive
 from cityloop.iot import demo as iot_demo
@@ -132,6 +133,7 @@ def build(
     departments = _organisation(session)
     report["departments"] = len(departments)
     report["users"] = _users(session, departments)
+    report.update(enforcement_demo.build(session, hash_password(DEMO_PASSWORD)))
     report["components"] = _components(session, departments, random.Random(seed))
     session.flush()
     places = PlaceIndex.load(session)
@@ -142,6 +144,10 @@ def build(
     report["cases"] = _cases(
         session, places, calendar, now, cases, random.Random(seed), progress, photos
     )
+    if cases:
+        report["enforcement_cases"] = enforcement_demo.build_cases(
+            session, now=now, calendar=calendar
+        ) + enforcement_demo.story_1108(session, now=now, calendar=calendar, places=places)
     # Cameras, gauges and manhole covers; with cases, their alarms play through the channels.
     report.update(
         iot_demo.build(

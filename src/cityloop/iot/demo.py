@@ -180,8 +180,9 @@ def build(
     return summary
 
 
-def play(session: Session, *, now: datetime, places: PlaceIndex,
-         media_dir: Path | None = None) -> dict[str, int]:
+def play(
+    session: Session, *, now: datetime, places: PlaceIndex, media_dir: Path | None = None
+) -> dict[str, int]:
     """Play the demo traffic on devices registered earlier by ``build(activity=False)``."""
     covers = [
         s.component_id

@@ -40,7 +40,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint(
             "role IN ('admin', 'operator', 'shiftlead', 'dispatcher', 'inspector', 'handler', "
-            "'leader')",
+            "'leader', 'officer', 'legal_reviewer', 'enforcement_chief')",
             name="role",
         ),
     )

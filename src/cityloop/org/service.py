@@ -30,6 +30,9 @@ ROLES: dict[str, str] = {
     "inspector": "监督员",
     "handler": "专业部门处置人员",
     "leader": "领导",
+    "officer": "执法队员",
+    "legal_reviewer": "法制审核员",
+    "enforcement_chief": "执法负责人",
 }
 
 _hasher = PasswordHasher()

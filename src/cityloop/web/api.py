@@ -22,6 +22,7 @@ from cityloop.web import (
     admin_org,
     admin_places,
     desks,
+    enforcement_pages,
     evaluation_pages,
     hotline_pages,
     mobile,
@@ -157,5 +158,6 @@ for _sub in (
     admin_places.router,
     admin_documents.router,
     notification_pages.router,
+    enforcement_pages.router,
 ):
     router.include_router(_sub)

@@ -53,6 +53,9 @@ HOME_BY_ROLE = {
     "inspector": "/m/inspector",
     "leader": "/screen",
     "admin": "/admin",
+    "officer": "/m/officer",
+    "legal_reviewer": "/m/officer",
+    "enforcement_chief": "/m/officer",
 }
 NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("nav_accept", "/desk/accept", frozenset({"operator", "shiftlead"})),

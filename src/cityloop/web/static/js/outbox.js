@@ -1,4 +1,5 @@
-/* The inspector's outbox: a report made without signal waits in the browser (IndexedDB keeps
+/* The phones' outbox (the inspector's report, the officer's on-site case; each item keeps
+   the URL of the form that made it): a report made without signal waits in the browser (IndexedDB keeps
    its photos and its voice note too, as blobs) and is sent when the network is back. Each report carries the idempotency key
    it was given when it was made, so sending it again (a lost answer, two tabs) makes no second
    case: the server answers with the case the first send created. */
@@ -101,7 +102,7 @@
     item.fields.forEach(function (pair) { body.append(pair[0], pair[1]); });
     item.files.forEach(function (f) { body.append(f.field || 'photos', f.blob, f.name); });
     if (item.voice) { body.append('voice', item.voice.blob, item.voice.name); }
-    return fetch(URL, {
+    return fetch(item.url || URL, {
       method: 'POST', body: body, credentials: 'same-origin',
       headers: { 'Accept': 'application/json', 'Idempotency-Key': item.key, 'X-CSRF-Token': csrf() },
     });
@@ -160,7 +161,9 @@
     var fields = {};
     item.fields.forEach(function (pair) { fields[pair[0]] = pair[1]; });
     var errors = {};
-    ['class_code', 'description'].forEach(function (name) {
+    /* The form names its required fields (data-required); the inspector's report by default. */
+    var required = (form.getAttribute('data-required') || 'class_code description').split(' ');
+    required.forEach(function (name) {
       if (!String(fields[name] || '').trim()) {
         var lab = form.querySelector('label[for="' + name + '"]');
         errors[name] = (document.documentElement.lang === 'en' ? 'Required: ' : '请填写') + (lab ? lab.textContent.trim() : name);
@@ -176,7 +179,8 @@
     event.preventDefault();
     var data = new FormData(form);
     var keyInput = form.querySelector('[name="idempotency_key"]');
-    var item = { key: keyInput.value || newKey(), created: Date.now(), fields: [], files: [] };
+    var item = { key: keyInput.value || newKey(), created: Date.now(), fields: [], files: [],
+      url: form.getAttribute('action') || URL };
     data.forEach(function (value, name) {
       if (value instanceof File) {
         if (value.size > 0) { item.files.push({ field: name, name: value.name, blob: value }); }
