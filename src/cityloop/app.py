@@ -29,6 +29,7 @@ from cityloop.intake.api import router as intake_router
 from cityloop.iot.api import router as iot_router
 from cityloop.kit.clock import Clock
 from cityloop.kit.heap import release_long_lived, settle_long_lived, tune_for_server
+from cityloop.learning.api import router as learning_router
 from cityloop.media.api import router as media_router
 from cityloop.open311.api import router as open311_router
 from cityloop.org.api import router as org_router
@@ -281,6 +282,7 @@ def create_app(
         iot_router,
         evaluation_router,
         analytics_router,
+        learning_router,
         web_router,
     ):
         app.include_router(router)

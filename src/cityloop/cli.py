@@ -520,3 +520,99 @@ def evaluation_refresh(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("import-history")
+def import_history(
+    file: Annotated[Path, typer.Argument(help="CSV export: text, class_code, department, …")],
+    db: DbOption = None,
+    create_departments: Annotated[
+        bool, typer.Option("--create-departments", help="create departments the city lacks")
+    ] = False,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="import the good rows, list the refused")
+    ] = False,
+) -> None:
+    """Import an old system's cases (CSV, UTF-8 or GB18030) to learn from; all or nothing
+    unless --skip-bad."""
+    from cityloop.errors import ValidationFailed
+    from cityloop.kit.clock import Clock
+    from cityloop.learning.service import import_history as run_import
+    from cityloop.places.service import PlaceIndex
+
+    url = _use_database(db)
+    if not file.is_file():
+        console.print(f"[red]no such file:[/red] {file}")
+        raise typer.Exit(2)
+    session = _session(url, write=True)
+    try:
+        places = PlaceIndex.load(session)
+        with _progress_bar() as progress:
+            report = run_import(
+                session,
+                file.read_bytes(),
+                batch=file.name,
+                now=Clock().now(),
+                places=places,
+                create_departments=create_departments,
+                skip_bad=skip_bad,
+                progress=progress,
+            )
+        for line, why in report.refused:
+            console.print(f"[red]line {line}:[/red] {why}", highlight=False)
+        if report.unknown_departments and not create_departments:
+            console.print("[yellow]unknown departments[/yellow] (use --create-departments):")
+            for name, n in sorted(report.unknown_departments.items()):
+                console.print(f"  {name}: {n} rows", highlight=False)
+        if report.refused and not skip_bad:
+            session.rollback()
+            console.print(
+                f"[red]nothing imported:[/red] {len(report.refused)} rows refused "
+                "(fix them, or --skip-bad to import the others)"
+            )
+            raise typer.Exit(1)
+        session.commit()
+    except ValidationFailed as exc:
+        session.rollback()
+        console.print(f"[red]{exc.field}:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        session.close()
+    for name in report.created_departments:
+        console.print(f"created department {name}", highlight=False)
+    console.print(f"[green]{report.imported} rows imported[/green], {len(report.refused)} refused")
+
+
+@app.command()
+def learn(db: DbOption = None) -> None:
+    """Train the class and department suggester from the imported history and the closed
+    cases; print the held-out figures and keep the model as a new version."""
+    from cityloop.errors import ValidationFailed
+    from cityloop.kit.clock import Clock
+    from cityloop.learning.service import learn as run_learn
+
+    url = _use_database(db)
+    session = _session(url, write=True)
+    try:
+        with _progress_bar() as progress:
+            model = run_learn(session, now=Clock().now(), progress=progress)
+        session.commit()
+    except ValidationFailed as exc:
+        session.rollback()
+        console.print(f"[red]not trained:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        session.close()
+    metrics = model.metrics
+    console.print(
+        f"[green]model {model.version}[/green]: trained on {model.trained_on} cases in "
+        f"{model.seconds:.1f} s; held out {metrics['n']}"
+    )
+    for head in ("class", "department"):
+        if head in metrics:
+            figures = metrics[head]
+            console.print(
+                f"{head}: accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}"
+            )
+            for label, f1 in sorted(figures["per_label"].items()):
+                console.print(f"  {label}: F1 {f1:.3f}", highlight=False)

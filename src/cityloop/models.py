@@ -10,6 +10,7 @@ def load_all_models() -> None:
     import cityloop.geocoding.models
     import cityloop.intake.models
     import cityloop.iot.models
+    import cityloop.learning.models
     import cityloop.media.models
     import cityloop.org.models
     import cityloop.outbox.models

@@ -1,0 +1,65 @@
+"""REST edge of learning: suggestions for a text, the live accuracy figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from cityloop.deps import NowDep, PlacesDep, SessionDep, UserDep
+from cityloop.errors import Forbidden, NotFound
+from cityloop.learning import service
+
+router = APIRouter(prefix="/api/v1", tags=["learning 智能建议"])
+STAFF = frozenset({"admin", "operator", "shiftlead", "dispatcher", "leader"})
+
+
+class SuggestionIn(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+    lon: float | None = None
+    lat: float | None = None
+
+
+class ClassP(BaseModel):
+    code: str
+    name: str
+    p: float
+
+
+class DepartmentP(BaseModel):
+    id: int
+    name: str
+    p: float
+
+
+class SuggestionOut(BaseModel):
+    classes: list[ClassP]
+    departments: list[DepartmentP]
+    model: str
+
+
+@router.post("/suggestions", response_model=SuggestionOut)
+def suggest(body: SuggestionIn, session: SessionDep, user: UserDep, places: PlacesDep) -> Any:
+    """Top-3 classes and departments with calibrated probabilities (any staff role)."""
+    if user.role not in STAFF:
+        raise Forbidden("suggestions are for staff registering reports")
+    district = None
+    if body.lon is not None and body.lat is not None:
+        found = places.locate(body.lon, body.lat)
+        district = found.district if found is not None else None
+    result = service.suggest(session, body.text, district=district)
+    if result is None:
+        raise NotFound("no model trained yet: run `cityloop learn`", field="model")
+    return {"classes": result.classes, "departments": result.departments, "model": result.model}
+
+
+@router.get("/suggestions/accuracy")
+def accuracy(session: SessionDep, user: UserDep, now: NowDep) -> Any:
+    """The model's live accuracy over the last 7 and 30 days."""
+    if user.role not in STAFF:
+        raise Forbidden("the live accuracy is for staff")
+    return {
+        "last_7_days": service.live_accuracy(session, now=now, days=7),
+        "last_30_days": service.live_accuracy(session, now=now, days=30),
+    }
