@@ -364,7 +364,6 @@ def suggest(
             session.execute(
                 select(Department.id, Department.name).where(Department.id.in_(dept_ids))
             )
-            .tuples()
             .all()
         )
         if dept_ids
