@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -226,6 +227,7 @@ def worker(
                 f"rollups {'rebuilt' if rolled.rebuilt else 'refreshed'}: {rolled.cases} cases, "
                 f"up to event {rolled.last_event_id}"
             )
+            _learning_pass(url, clock.now())
             pushed = deliver_due(outbox, now=clock.now())
             console.print(
                 f"outbox: {pushed.delivered} delivered, {pushed.retried} to retry, "
@@ -241,6 +243,43 @@ def worker(
         if once:
             return
         time.sleep(interval)
+
+
+def _close(session: Session) -> None:
+    """Close a command's session and its engine: no pooled connection left for the
+    collector to close."""
+    from sqlalchemy.engine import Engine
+
+    session.close()
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        bind.dispose()
+
+
+def _learning_pass(url: str, now: datetime) -> None:
+    """The worker's share of learning, each in its own transaction: photo integrity since the
+    last pass, today's early warnings, yesterday's re-check draw, and a retrain when due."""
+    from cityloop.learning import integrity, service, warning
+
+    steps: list[tuple[str, Callable[[Session], str]]] = [
+        (
+            "integrity",
+            lambda s: "{0.photos} photos, {0.flags} flags".format(
+                integrity.scan(s, media_dir=get_settings().media_dir, now=now)
+            ),
+        ),
+        ("early warning", lambda s: f"{len(warning.detect(s, now=now))} alerts"),
+        ("re-check draw", lambda s: f"{len(integrity.draw_due(s, now=now))} drawn"),
+        ("model", lambda s: m.version if (m := service.retrain_due(s, now=now)) else "current"),
+    ]
+    for name, step in steps:
+        session = _session(url, write=True)
+        try:
+            said = step(session)
+            session.commit()
+        finally:
+            _close(session)
+        console.print(f"{name}: {said}")
 
 
 @app.command("import-places")
@@ -577,7 +616,7 @@ def import_history(
         console.print(f"[red]{exc.field}:[/red] {exc}")
         raise typer.Exit(1) from exc
     finally:
-        session.close()
+        _close(session)
     for name in report.created_departments:
         console.print(f"created department {name}", highlight=False)
     console.print(f"[green]{report.imported} rows imported[/green], {len(report.refused)} refused")
@@ -602,7 +641,7 @@ def learn(db: DbOption = None) -> None:
         console.print(f"[red]not trained:[/red] {exc}")
         raise typer.Exit(1) from exc
     finally:
-        session.close()
+        _close(session)
     metrics = model.metrics
     console.print(
         f"[green]model {model.version}[/green]: trained on {model.trained_on} cases in "

@@ -276,6 +276,21 @@ def draw_rechecks(
     return rows
 
 
+def draw_due(session: Session, *, now: datetime) -> list[Recheck]:
+    """The worker's draw: the cases closed on the days before today not drawn yet (the
+    newest draw marks where the last one ended; the first draw looks back a week)."""
+    last = session.scalar(select(func.max(Recheck.drawn_at)))
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = (
+        last.replace(hour=0, minute=0, second=0, microsecond=0)
+        if last
+        else day_start - timedelta(days=7)
+    )
+    if since >= day_start:
+        return []
+    return draw_rechecks(session, since=since, until=day_start, now=now)
+
+
 def record_recheck(
     session: Session, recheck_id: int, *, outcome: str, note: str, now: datetime
 ) -> Recheck:

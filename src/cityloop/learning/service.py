@@ -363,8 +363,7 @@ def suggest(
         dict(
             session.execute(
                 select(Department.id, Department.name).where(Department.id.in_(dept_ids))
-            )
-            .all()
+            ).all()
         )
         if dept_ids
         else {}
