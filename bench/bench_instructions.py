@@ -64,7 +64,12 @@ def main() -> None:
         print(f"building the city ({args.history:,} cases of history) ...", flush=True)
         points = prepare(url, work / "media", args.history)
         (work / "points.json").write_text(json.dumps(points))
-        env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "CITYLOOP_SECRET_KEY": secrets.token_urlsafe(32), "CITYLOOP_DATA_DIR": str(work)}
+        env = {
+            **os.environ,
+            "CITYLOOP_DATABASE_URL": url,
+            "CITYLOOP_SECRET_KEY": secrets.token_urlsafe(32),
+            "CITYLOOP_DATA_DIR": str(work),
+        }
         command = [
             "valgrind",
             "--tool=callgrind",

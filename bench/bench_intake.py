@@ -135,7 +135,12 @@ def raw_insert_rate(url: str, clients: int, seconds: float) -> float:
 def start_server(
     url: str, port: int, workers: int, data_dir: Path, *, noop: bool = False
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CITYLOOP_DATABASE_URL": url, "CITYLOOP_SECRET_KEY": secrets.token_urlsafe(32), "CITYLOOP_DATA_DIR": str(data_dir)}
+    env = {
+        **os.environ,
+        "CITYLOOP_DATABASE_URL": url,
+        "CITYLOOP_SECRET_KEY": secrets.token_urlsafe(32),
+        "CITYLOOP_DATA_DIR": str(data_dir),
+    }
     command = [sys.executable, "-m", "cityloop.cli", "serve"]
     if noop:  # the HTTP stack alone (bench/noop_app.py), same server settings
         command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent)]

@@ -26,7 +26,7 @@ from cityloop.errors import ValidationFailed
 from cityloop.learning import suggester as ml
 from cityloop.learning.models import HistoryRecord, LearnedModel, SuggestionRecord
 from cityloop.org.models import Department
-from cityloop.taxonomy.service import minor_class_names
+from cityloop.taxonomy.service import find_class, minor_class_names
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 Progress = Callable[[str, int, int], None]
@@ -357,7 +357,7 @@ def suggest(
         return None
     model_id, version, model = active
     classes, departments = model.suggest(text[:MAX_TEXT], district, limit)
-    names = minor_class_names(session)
+    names = {code: _class_name(session, code) for code, _p in classes}
     dept_ids = [int(d) for d, _ in departments if d.isdigit()]
     dept_names = (
         dict(
@@ -378,6 +378,11 @@ def suggest(
             if d.isdigit() and int(d) in dept_names
         ],
     )
+
+
+def _class_name(session: Session, code: str) -> str:
+    found = find_class(session, code)  # the taxonomy's per-process copies: no query
+    return found.name if found is not None else code
 
 
 def similarity(session: Session, first: str, others: list[str]) -> list[float] | None:

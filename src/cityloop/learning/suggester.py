@@ -66,12 +66,36 @@ def _punctuation(word: str) -> bool:
 
 @dataclass
 class Head:
-    """One calibrated classifier over the shared features."""
+    """One calibrated classifier over the shared features.
+
+    The calibrated model's arithmetic is kept as plain arrays too (the SVM's weights, each
+    class's sigmoid): scikit-learn's predict_proba checks its input and walks one calibrator
+    per class, about 5 ms a suggestion; the same sums in numpy take a tenth of that."""
 
     labels: list[str]
     model: Any
+    weights: Any = None  # (features × classes), sparse-friendly
+    intercept: Any = None
+    sigmoid_a: Any = None
+    sigmoid_b: Any = None
+
+    def compile(self) -> None:
+        if not hasattr(self.model, "calibrated_classifiers_"):
+            return
+        (calibrated,) = self.model.calibrated_classifiers_
+        svm = calibrated.estimator
+        self.weights = np.ascontiguousarray(svm.coef_.T)
+        self.intercept = svm.intercept_.copy()
+        self.sigmoid_a = np.array([c.a_ for c in calibrated.calibrators])
+        self.sigmoid_b = np.array([c.b_ for c in calibrated.calibrators])
 
     def proba(self, features: Any) -> np.ndarray:
+        if self.weights is not None and len(self.labels) > 2:
+            margins = np.asarray(features @ self.weights) + self.intercept
+            proba = 1.0 / (1.0 + np.exp(self.sigmoid_a * margins + self.sigmoid_b))
+            total = proba.sum(axis=1, keepdims=True)
+            uniform = np.full_like(proba, 1.0 / proba.shape[1])
+            return np.where(total > 0, proba / np.where(total > 0, total, 1), uniform)
         if hasattr(self.model, "predict_proba"):
             return np.asarray(self.model.predict_proba(features))
         # The uncalibrated baseline: a softmax of the margins only ranks, it is no probability.
@@ -150,7 +174,9 @@ def _head(features: Any, labels: list[str], calibrated: bool) -> Head:
         CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False) if calibrated else svm
     )
     model.fit(features, y)
-    return Head(names, model)
+    head = Head(names, model)
+    head.compile()
+    return head
 
 
 def train(

@@ -69,6 +69,19 @@ PHRASES: dict[str, tuple[str, ...]] = {
     "03001": ("公共厕所太脏", "公厕没有水冲不了", "厕所门锁坏了", "公厕臭气熏天没人打扫"),
     "06020": ("有人在焚烧垃圾", "烧树叶浓烟很大", "空地上烧垃圾味道刺鼻"),
 }
+# Words that fit several classes: a real export is never cleanly separable.
+SHARED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("01001", "01002"), ("井盖坏了", "井盖松动有响声")),
+    (("06010", "06042"), ("垃圾很多没人清理", "垃圾臭气熏天")),
+    (("09005", "09006"), ("占道摆放影响行人", "人行道被占用")),
+    (("21001", "21004"), ("路面有水排不出去",)),
+    (("06028", "08004"), ("工地晚上还在施工",)),
+)
+# Neighbouring problems: the hard negatives of the duplicate set.
+RELATED = {code: group for group, _ in SHARED for code in group}
+# Streets that cross a district boundary (嘉禾路, 仙岳路 run through 思明 and 湖里): the text
+# alone cannot say whose office a territorial problem goes to; the report's position can.
+CROSSING = ("嘉禾路", "仙岳路", "环岛路")
 # District code -> name, street examples (the demo city's districts).
 DISTRICTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "350203": ("思明区", ("嘉禾路", "湖滨南路", "莲前西路", "厦禾路", "中山路")),
@@ -114,7 +127,11 @@ def owner(class_code: str, district: str) -> str:
 
 def compose(rng: random.Random, class_code: str, district: str, spot: str) -> str:
     name, _streets = DISTRICTS[district]
-    phrase = rng.choice(PHRASES[class_code])
+    phrases = list(PHRASES[class_code])
+    for group, shared in SHARED:
+        if class_code in group:
+            phrases += shared
+    phrase = rng.choice(phrases)
     where = spot if rng.random() < 0.5 else spot.replace(name, "")
     parts = [rng.choice(OPENINGS), rng.choice(TIMES), where, phrase]
     tail = rng.choice(TAILS)
@@ -123,7 +140,12 @@ def compose(rng: random.Random, class_code: str, district: str, spot: str) -> st
 
 def _spot(rng: random.Random, district: str) -> str:
     name, streets = DISTRICTS[district]
-    return f"{name}{rng.choice(streets)}{rng.randint(1, 300)}号{rng.choice(PLACES)}"
+    street = (
+        rng.choice(CROSSING)
+        if district in ("350203", "350206") and rng.random() < 0.4
+        else rng.choice(streets)
+    )
+    return f"{name}{street}{rng.randint(1, 300)}号{rng.choice(PLACES)}"
 
 
 def history(
@@ -161,6 +183,10 @@ def paraphrase_pairs(count: int, *, seed: int = 11) -> list[tuple[str, str, bool
                 second = compose(rng, code, district, spot)
             out.append((first, second, True))
         else:
-            other = rng.choice([c for c in codes if c != code])
+            related = [c for c in RELATED.get(code, ()) if c != code]
+            if related and rng.random() < 0.5:
+                other = rng.choice(related)
+            else:
+                other = rng.choice([c for c in codes if c != code])
             out.append((first, compose(rng, other, district, spot), False))
     return out

@@ -21,6 +21,7 @@ from cityloop.web import (
     desks,
     evaluation_pages,
     hotline_pages,
+    learning_pages,
     mobile,
     photos,
     screen,
@@ -150,5 +151,6 @@ for _sub in (
     admin_org.router,
     admin_devices.router,
     admin_places.router,
+    learning_pages.router,
 ):
     router.include_router(_sub)
