@@ -19,7 +19,7 @@ from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.service import Actor
 from cityloop.errors import ValidationFailed
 from cityloop.intake.classify import suggest as keyword_suggest
-from cityloop.intake.service import Report, receive
+from cityloop.intake.service import SEMANTIC_DUPLICATE_SCORE, Report, receive
 from cityloop.learning import integrity, service, synthetic, warning
 from cityloop.learning import suggester as ml
 from cityloop.learning.models import HistoryRecord, IntegrityFlag, SuggestionRecord
@@ -211,7 +211,7 @@ def test_a_report_alike_in_meaning_at_the_same_corner_is_offered_as_a_duplicate(
     event = city_session.scalar(select(CaseEvent).where(CaseEvent.case_id == second.id))
     candidates = event.payload.get("duplicate_candidates")
     assert candidates and candidates[0]["ticket"] == first.ticket
-    assert candidates[0]["score"] >= 0.8
+    assert candidates[0]["score"] >= SEMANTIC_DUPLICATE_SCORE
     assert second.state != "merged"  # the operator decides
     unrelated = _receive(city_session, city_places, "路灯不亮", lon, lat, clock.now(), "01037")
     event = city_session.scalar(select(CaseEvent).where(CaseEvent.case_id == unrelated.id))
@@ -347,3 +347,76 @@ def test_a_planted_surge_raises_an_early_warning(city_session, city_places, cloc
     assert warning.detect(city_session, now=now) == []  # one alert per street, class and day
     street = city_session.scalar(select(Case.street).where(Case.class_code == "06028").limit(1))
     assert alerts[0].street == street
+
+
+def _photo_taken(client, auth, user, when: str, seed: int) -> str:
+    """A real JPEG whose camera says it was taken at `when` (EXIF DateTime, local time)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (64, 64))
+    image.putdata(
+        [(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(4096)]
+    )
+    exif = Image.Exif()
+    exif[0x0132] = when
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    response = client.post(
+        "/api/v1/media",
+        files={"file": ("p.jpg", buffer.getvalue(), "image/jpeg")},
+        headers=auth(user),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_a_check_staged_with_an_old_photo_away_from_the_spot_is_flagged(
+    client, auth, clock, city_session, city_places
+):
+    from cityloop.intake.service import record_positions
+    from tests.cases.helpers import Desk, department_id
+    from tests.conftest import TEST_SETTINGS, TZ
+
+    desk = Desk(client, auth)
+    lon, lat = point_in(city_places, YINGCUI)
+    case_id = desk.report(
+        "inspector",
+        source="inspector",
+        class_code="21004",
+        lon=lon,
+        lat=lat,
+        description="污水横溢",
+    )["id"]
+    desk.act("operator", case_id, "file")
+    desk.act(
+        "dispatcher", case_id, "dispatch", department_id=department_id(city_session, "D-350203")
+    )
+    clock.set(datetime(2026, 8, 28, 11, 0, tzinfo=TZ))
+    desk.uploaded["after.jpg"] = _photo_taken(client, auth, "handler", "2026:08:28 10:50:00", 1)
+    desk.act(
+        "handler",
+        case_id,
+        "submit_result",
+        result="已疏通",
+        method="management",
+        photos=["after.jpg"],
+    )
+    desk.act("dispatcher", case_id, "approve_result")
+    clock.set(datetime(2026, 8, 28, 11, 40, tzinfo=TZ))
+    # The check's photo was taken at 09:00, before the result it checks (11:00); the
+    # inspector's phone was 5 km away at the time of the check.
+    desk.uploaded["check.jpg"] = _photo_taken(client, auth, "inspector", "2026:08:28 09:00:00", 2)
+    inspector = city_session.scalar(select(User).where(User.username == "inspector"))
+    record_positions(
+        city_session,
+        inspector.id,
+        [
+            {"lon": lon + 0.05, "lat": lat, "at": datetime(2026, 8, 28, 11, 35, tzinfo=TZ)},
+        ],
+    )
+    desk.act("inspector", case_id, "report_check", passed=True, photos=["check.jpg"])
+    integrity.scan(city_session, media_dir=TEST_SETTINGS.media_dir, now=clock.now())
+    kinds = {
+        (f.kind, f.user_id)
+        for f in city_session.scalars(select(IntegrityFlag).where(IntegrityFlag.case_id == case_id))
+    }
+    assert kinds == {("photo_before_result", inspector.id), ("check_off_track", inspector.id)}

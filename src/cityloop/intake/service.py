@@ -360,7 +360,7 @@ def _nearby(
 
 # Two reports alike in meaning at least this much (learning.similarity, 0-1) are offered to
 # the operator as one problem: measured on the demo generator's paraphrases (BENCHMARKS.md).
-SEMANTIC_DUPLICATE_SCORE = 0.8
+SEMANTIC_DUPLICATE_SCORE = 0.6
 
 
 def duplicate_candidates(

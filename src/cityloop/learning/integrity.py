@@ -7,6 +7,8 @@ flags, on the case:
   not only the same bytes;
 - `exif_time_far` / `exif_place_far`: the camera's time or GPS far from the event's time or
   the case's place;
+- `check_off_track`: a check while the inspector's GPS track (the app's positions) was not
+  within 200 m of the case;
 - `photo_before_result`: a check whose photo was taken before the result it checks was
   submitted (a check staged with an old photo).
 Flags name the user who sent the photo and their department, for the shift leader's list
@@ -28,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case, CaseEvent
+from cityloop.intake.models import InspectorPosition
 from cityloop.kit.geo import haversine_m
 from cityloop.learning.models import IntegrityFlag, PhotoHash, Recheck
 from cityloop.media.models import Media
@@ -38,12 +41,17 @@ REUSE_MAX_BITS = 6  # of 64: a copy re-encoded or scaled differs by 0–4 bits
 EXIF_TIME_TOLERANCE = timedelta(hours=12)
 EXIF_DISTANCE_M = 500.0
 CHECK_ACTIONS = frozenset({"report_check"})
+# A check is made on the spot: the inspector's track (intake.InspectorPosition) within 15 min
+# of it must come within 200 m of the case.
+TRACK_WINDOW = timedelta(minutes=15)
+TRACK_DISTANCE_M = 200.0
 RESULT_ACTIONS = frozenset({"submit_result"})
 FLAG_LABELS = {
     "reused_photo": "照片重复使用",
     "exif_time_far": "照片拍摄时间与上报时间不符",
     "exif_place_far": "照片拍摄位置与案件位置不符",
     "photo_before_result": "核查照片早于处置结果",
+    "check_off_track": "核查时监督员轨迹不在现场",
 }
 
 
@@ -169,7 +177,27 @@ def _checks(
                     {"taken_at": media.taken_at.isoformat(), "result_at": submitted.isoformat()},
                 )
             )
+    if event.action in CHECK_ACTIONS and event.actor_id is not None:
+        nearest = _track_distance(session, event.actor_id, event.at, case.lon, case.lat)
+        if nearest is not None and nearest > TRACK_DISTANCE_M:
+            found.append(("check_off_track", {"metres": round(nearest)}))
     return found
+
+
+def _track_distance(
+    session: Session, user_id: int, at: datetime, lon: float, lat: float
+) -> float | None:
+    """How near the inspector's phone came to the case around the check (None: no track)."""
+    points = session.execute(
+        select(InspectorPosition.lon, InspectorPosition.lat).where(
+            InspectorPosition.user_id == user_id,
+            InspectorPosition.at >= at - TRACK_WINDOW,
+            InspectorPosition.at <= at + TRACK_WINDOW,
+        )
+    ).all()
+    if not points:
+        return None
+    return min(haversine_m(lon, lat, p_lon, p_lat) for p_lon, p_lat in points)
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:
