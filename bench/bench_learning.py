@@ -15,7 +15,7 @@ paraphrases, districts and streets, 3 % wrong labels as in a real export), split
 - POST /api/v1/suggestions p50/p99 in process (TestClient: routing, auth, validation, the
   session, the model), over a demo city built into a temporary SQLite file.
 
-Run: .venv/bin/python bench/bench_learning.py [--history 6000] [--pairs 1000] [--requests 500]
+Run: .venv/bin/python bench/bench_learning.py [--history 6000] [--pairs 1000] [--requests 300]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--history", type=int, default=6000)
     parser.add_argument("--pairs", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     messages = synthetic.history(args.history, start=datetime(2025, 1, 1, tzinfo=UTC))
     cut = int(len(messages) * 0.8)

@@ -32,13 +32,6 @@ YINGCUI = "350203011003"
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _no_model_between_tests():
-    service.forget_models()
-    yield
-    service.forget_models()
-
-
 def _csv(messages, encoding="utf-8", extra_rows=()) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -420,3 +413,46 @@ def test_a_check_staged_with_an_old_photo_away_from_the_spot_is_flagged(
         for f in city_session.scalars(select(IntegrityFlag).where(IntegrityFlag.case_id == case_id))
     }
     assert kinds == {("photo_before_result", inspector.id), ("check_off_track", inspector.id)}
+
+
+def test_a_citizens_report_is_prefiled_only_where_the_city_switched_it_on(
+    client, auth, city_session, city_places, trained, clock
+):
+    from cityloop.cases.service import PUBLIC
+
+    lon, lat = point_in(city_places, YINGCUI)
+
+    def citizen(text, shift):
+        case, _ = receive(
+            city_session,
+            Report(source="wechat", class_code=None, description=text, lon=lon + shift, lat=lat),
+            actor=PUBLIC,
+            places=city_places,
+            calendar=working_calendar(city_session),
+            now=clock.now(),
+        )
+        return case
+
+    shown_only = citizen("垃圾桶满了没人清", 0)
+    assert shown_only.state == "reported" and shown_only.class_code == "06042"
+    assert shown_only.class_confirmed is False  # the model's guess, confirmed at filing
+    refused = client.put(
+        "/api/v1/suggestions/prefile/wechat", json={"enabled": True}, headers=auth("operator")
+    )
+    assert refused.status_code == 403
+    bad = client.put(
+        "/api/v1/suggestions/prefile/inspector", json={"enabled": True}, headers=auth("admin")
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "source"
+    switched = client.put(
+        "/api/v1/suggestions/prefile/wechat",
+        json={"enabled": True, "threshold": 0.6},
+        headers=auth("admin"),
+    )
+    assert switched.status_code == 200, switched.text
+    prefiled = citizen("路灯坏了一片漆黑", 0.01)
+    assert prefiled.state == "pending_filing" and prefiled.class_code == "01037"
+    event = city_session.scalar(select(CaseEvent).where(CaseEvent.case_id == prefiled.id))
+    assert event.payload["prefiled"]["department"]["name"]
+    vague = citizen("这里有问题", 0.02)  # no class is probable enough: only shown
+    assert vague.state == "reported"

@@ -173,6 +173,19 @@ def receive(
             if candidates:
                 notes["duplicate_candidates"] = candidates
     state = "merged" if duplicate is not None else start_state(report, actor)
+    if (
+        state == "reported"
+        and not report.class_code
+        and suggestion is not None
+        and learning.prefile(session, report.source, suggestion)
+    ):
+        # Pre-classified and pre-routed: it waits for a person to file it, skipping the
+        # verification desk; the suggested department is the dispatcher's proposal.
+        state = "pending_filing"
+        notes["prefiled"] = {
+            "class_code": class_code,
+            "department": suggestion.departments[0] if suggestion.departments else None,
+        }
     if duplicate is not None:
         notes["duplicate_of"] = duplicate.ticket
     try:
@@ -268,6 +281,8 @@ def _suggest(
 ) -> learning.Suggestion | None:
     """The trained model's top classes and departments (None before `cityloop learn`); the
     timeline keeps them with the model's version."""
+    if not learning.has_model(session):
+        return None
     found = places.locate(lon, lat)
     suggestion = learning.suggest(
         session, description, district=found.district if found is not None else None

@@ -63,3 +63,17 @@ def accuracy(session: SessionDep, user: UserDep, now: NowDep) -> Any:
         "last_7_days": service.live_accuracy(session, now=now, days=7),
         "last_30_days": service.live_accuracy(session, now=now, days=30),
     }
+
+
+class PrefileIn(BaseModel):
+    enabled: bool
+    threshold: float = 0.9
+
+
+@router.put("/suggestions/prefile/{source}")
+def set_prefile(source: str, body: PrefileIn, session: SessionDep, user: UserDep) -> Any:
+    """Switch pre-filing on or off for a citizens' source (admin)."""
+    if user.role != "admin":
+        raise Forbidden("only an administrator switches pre-filing")
+    row = service.set_prefile(session, source, enabled=body.enabled, threshold=body.threshold)
+    return {"source": row.source, "enabled": row.enabled, "threshold": row.threshold}

@@ -137,3 +137,15 @@ class EarlyWarning(Base):
     observed: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     published: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PrefileSetting(Base):
+    """The city's switch, per source: a report whose first suggested class is at least this
+    probable goes to the filing queue pre-classified and pre-routed (a person still files it);
+    below it, or with the switch off, the suggestion is only shown."""
+
+    __tablename__ = "prefile_settings"
+
+    source: Mapped[str] = mapped_column(String(24), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    threshold: Mapped[float] = mapped_column(Float, default=0.9)

@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 from cityloop.cases.models import Case
 from cityloop.errors import ValidationFailed
 from cityloop.learning import suggester as ml
-from cityloop.learning.models import HistoryRecord, LearnedModel, SuggestionRecord
+from cityloop.learning.models import (
+    HistoryRecord,
+    LearnedModel,
+    PrefileSetting,
+    SuggestionRecord,
+)
 from cityloop.org.models import Department
 from cityloop.taxonomy.service import find_class, minor_class_names
 
@@ -262,7 +267,9 @@ def learn(session: Session, *, now: datetime, progress: Progress | None = None) 
     )
     session.add(model)
     session.flush()
-    _cache.put(model.id, model.version, final)
+    # This process looks again at once (its own session sees the new row; a rollback leaves
+    # the old one active for everyone).
+    _cache.forget()
     return model
 
 
@@ -290,45 +297,48 @@ def retrain_due(session: Session, *, now: datetime) -> LearnedModel | None:
 
 # -- the model in use --------------------------------------------------------------------------
 class _ModelCache:
+    """The active model per process. What is cached is keyed by row id *and* version, and
+    nothing is cached from an uncommitted training: a rolled-back model is never served."""
+
     TTL = 30.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded: dict[int, tuple[str, ml.Suggester]] = {}
-        self._checked: dict[Any, tuple[float, int | None]] = {}
-
-    def put(self, model_id: int, version: str, model: ml.Suggester) -> None:
-        with self._lock:
-            self._loaded = {model_id: (version, model)}
-            self._checked.clear()
+        self._loaded: dict[tuple[int, str], ml.Suggester] = {}
+        self._checked: dict[Any, tuple[float, tuple[int, str] | None]] = {}
 
     def active(self, session: Session) -> tuple[int, str, ml.Suggester] | None:
         key = id(session.get_bind().engine) if session.get_bind() is not None else None
         with self._lock:
             checked = self._checked.get(key)
         if checked is None or time.monotonic() - checked[0] > self.TTL:
-            model_id = session.scalar(
-                select(LearnedModel.id)
+            row = session.execute(
+                select(LearnedModel.id, LearnedModel.version)
                 .where(LearnedModel.active.is_(True))
                 .order_by(LearnedModel.id.desc())
                 .limit(1)
-            )
-            checked = (time.monotonic(), model_id)
+            ).first()
+            checked = (time.monotonic(), (row[0], row[1]) if row is not None else None)
             with self._lock:
                 self._checked[key] = checked
-        model_id = checked[1]
-        if model_id is None:
+        if checked[1] is None:
             return None
+        model_id, version = checked[1]
         with self._lock:
-            loaded = self._loaded.get(model_id)
-        if loaded is None:
-            row = session.get(LearnedModel, model_id)
-            if row is None:
+            model = self._loaded.get((model_id, version))
+        if model is None:
+            blob = session.scalar(
+                select(LearnedModel.blob).where(
+                    LearnedModel.id == model_id, LearnedModel.version == version
+                )
+            )
+            if blob is None:
+                self.forget()
                 return None
-            loaded = (row.version, ml.loads(row.blob))
+            model = ml.loads(blob)
             with self._lock:
-                self._loaded = {model_id: loaded}
-        return model_id, loaded[0], loaded[1]
+                self._loaded = {(model_id, version): model}
+        return model_id, version, model
 
     def forget(self) -> None:
         with self._lock:
@@ -338,6 +348,11 @@ class _ModelCache:
 
 _cache = _ModelCache()
 forget_models = _cache.forget
+
+
+def has_model(session: Session) -> bool:
+    """Whether a model is trained (at most one query per 30 s per database)."""
+    return _cache.active(session) is not None
 
 
 @dataclass(frozen=True)
@@ -464,3 +479,36 @@ def live_accuracy(session: Session, *, now: datetime, days: int) -> dict[str, An
             for code, (n, ok) in sorted(per_class.items())
         },
     }
+
+
+# -- pre-filing (per source, off by default) ---------------------------------------------------
+# Citizens' channels only: staff choose the class themselves, devices have their own rules.
+PREFILE_SOURCES = frozenset({"public", "wechat", "app", "web", "open311"})
+
+
+def set_prefile(
+    session: Session, source: str, *, enabled: bool, threshold: float
+) -> PrefileSetting:
+    if source not in PREFILE_SOURCES:
+        raise ValidationFailed(
+            f"pre-filing is for citizens' sources: {', '.join(sorted(PREFILE_SOURCES))}",
+            field="source",
+        )
+    if not 0.5 <= threshold <= 1.0:
+        raise ValidationFailed("threshold must be between 0.5 and 1", field="threshold")
+    row = session.get(PrefileSetting, source)
+    if row is None:
+        row = PrefileSetting(source=source)
+        session.add(row)
+    row.enabled, row.threshold = enabled, threshold
+    session.flush()
+    return row
+
+
+def prefile(session: Session, source: str, suggestion: Suggestion) -> bool:
+    """Whether this report goes to the filing queue pre-classified (the city switched it on
+    for the source and the first class is probable enough)."""
+    if source not in PREFILE_SOURCES or not suggestion.classes:
+        return False
+    row = session.get(PrefileSetting, source)
+    return bool(row is not None and row.enabled and suggestion.classes[0]["p"] >= row.threshold)

@@ -169,7 +169,7 @@ def _head(features: Any, labels: list[str], calibrated: bool) -> Head:
     names = sorted(set(labels))
     index = {name: i for i, name in enumerate(names)}
     y = np.array([index[label] for label in labels])
-    svm = LinearSVC(C=0.5)
+    svm = LinearSVC(C=0.5, random_state=0)  # liblinear shuffles: the same data, the same model
     model = (
         CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False) if calibrated else svm
     )

@@ -1,9 +1,9 @@
 """Learning (issue 18): imported history, versioned models, suggestions and their outcome,
-photo hashes and integrity flags, random re-checks, early warnings.
+photo hashes and integrity flags, random re-checks, early warnings, pre-filing switches.
 
 Revision ID: 0012
 Revises: 0007 (the brief names 0006; 0007 landed on main first: the integrator re-chains)
-Create Date: 2026-12-08 01:41:38.734958
+Create Date: 2026-12-08 02:18:12.852978
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_learned_models")),
         sa.UniqueConstraint("version", name=op.f("uq_learned_models_version")),
+    )
+    op.create_table(
+        "prefile_settings",
+        sa.Column("source", sa.String(length=24), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("threshold", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("source", name=op.f("pk_prefile_settings")),
     )
     op.create_table(
         "history_records",
@@ -201,6 +208,7 @@ def downgrade() -> None:
 
     op.drop_table("integrity_flags")
     op.drop_table("history_records")
+    op.drop_table("prefile_settings")
     op.drop_table("learned_models")
     op.drop_table("early_warnings")
     # ### end Alembic commands ###
