@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -254,6 +254,18 @@ def _close(session: Session) -> None:
     bind = session.get_bind()
     if isinstance(bind, Engine):
         bind.dispose()
+
+
+def _departments(url: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from cityloop.org.models import Department
+
+    session = _session(url)
+    try:
+        return list(session.scalars(select(Department)))
+    finally:
+        _close(session)
 
 
 def _learning_pass(url: str, now: datetime) -> None:
@@ -643,6 +655,7 @@ def learn(db: DbOption = None) -> None:
     finally:
         _close(session)
     metrics = model.metrics
+    departments = {str(d.id): d.name for d in _departments(url)}
     console.print(
         f"[green]model {model.version}[/green]: trained on {model.trained_on} cases in "
         f"{model.seconds:.1f} s; held out {metrics['n']}"
@@ -654,4 +667,6 @@ def learn(db: DbOption = None) -> None:
                 f"{head}: accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}"
             )
             for label, f1 in sorted(figures["per_label"].items()):
-                console.print(f"  {label}: F1 {f1:.3f}", highlight=False)
+                name = departments.get(label) if head == "department" else None
+                shown = f"{label} {name}" if name else label
+                console.print(f"  {shown}: F1 {f1:.3f}", highlight=False)

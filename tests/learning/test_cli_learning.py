@@ -48,7 +48,7 @@ def test_import_history_then_learn(city_db, tmp_path, monkeypatch, capsys):
     learned = runner.invoke(app, ["learn", "--db", city_db.url])
     assert learned.exit_code == 0, learned.output
     assert "class: accuracy" in learned.output and "department: accuracy" in learned.output
-    assert "06042: F1" in learned.output
+    assert "06042: F1" in learned.output and "厦门市环境卫生中心: F1" in learned.output
     assert _count(city_db.url, LearnedModel) == 1
     # The worker's learning pass (the rest of `worker --once` is tested in tests/test_cli.py):
     # the model is a day old, so no retrain.
