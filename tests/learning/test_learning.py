@@ -456,3 +456,34 @@ def test_a_citizens_report_is_prefiled_only_where_the_city_switched_it_on(
     assert event.payload["prefiled"]["department"]["name"]
     vague = citizen("这里有问题", 0.02)  # no class is probable enough: only shown
     assert vague.state == "reported"
+
+
+def test_the_drawn_inspector_records_the_recheck_outcome_once(
+    client, auth, city_session, city_places, clock
+):
+    now = clock.now()
+    lon, lat = point_in(city_places, YINGCUI)
+    case = _receive(city_session, city_places, "路灯不亮", lon, lat, now, "01037", source="leader")
+    case.closed_at = now - timedelta(hours=2)  # as the loop's close would leave it
+    city_session.flush()
+    (drawn,) = integrity.draw_rechecks(
+        city_session, since=now - timedelta(days=1), until=now, share=1.0, now=now
+    )
+    names = {u.id: u.username for u in city_session.scalars(select(User))}
+    mine, other = (
+        names[drawn.inspector_id],
+        {"inspector", "inspector_huli"} - {names[drawn.inspector_id]},
+    )
+    listed = client.get("/api/v1/rechecks", headers=auth(mine))
+    assert [r["case_id"] for r in listed.json()] == [case.id]
+    assert client.get("/api/v1/rechecks", headers=auth(other.pop())).json() == []
+    url = f"/api/v1/rechecks/{drawn.id}"
+    assert (
+        client.post(url, json={"outcome": "confirmed"}, headers=auth("handler")).status_code == 403
+    )
+    bad = client.post(url, json={"outcome": "maybe"}, headers=auth(mine))
+    assert bad.status_code == 422 and bad.json()["field"] == "outcome"
+    done = client.post(url, json={"outcome": "failed", "note": "仍有问题"}, headers=auth(mine))
+    assert done.status_code == 200 and done.json()["outcome"] == "failed"
+    again = client.post(url, json={"outcome": "confirmed"}, headers=auth(mine))
+    assert again.status_code == 409

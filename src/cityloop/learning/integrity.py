@@ -319,6 +319,22 @@ def draw_due(session: Session, *, now: datetime) -> list[Recheck]:
     return draw_rechecks(session, since=since, until=day_start, now=now)
 
 
+def open_rechecks(session: Session, *, inspector_id: int | None) -> list[Recheck]:
+    query = select(Recheck).where(Recheck.outcome.is_(None))
+    if inspector_id is not None:
+        query = query.where(Recheck.inspector_id == inspector_id)
+    return list(session.scalars(query.order_by(Recheck.drawn_at, Recheck.id).limit(500)))
+
+
+def get_recheck(session: Session, recheck_id: int) -> Recheck:
+    from cityloop.errors import NotFound
+
+    row = session.get(Recheck, recheck_id)
+    if row is None:
+        raise NotFound(f"re-check {recheck_id} not found")
+    return row
+
+
 def record_recheck(
     session: Session, recheck_id: int, *, outcome: str, note: str, now: datetime
 ) -> Recheck:
