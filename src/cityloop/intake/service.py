@@ -76,6 +76,7 @@ def initial_state(source: str) -> str:
 # Sources whose repeats have their own rule (cameras and sensors join their open case;
 # leaders' assignments always stand on their own).
 NO_DEDUPLICATION = frozenset({"leader", "video", "sensor"})
+MACHINE_SOURCES = frozenset({"video", "sensor"})
 # Reports trusted enough to skip the desks when ownership is clear (verified on site already,
 # or assigned by a leader).
 AUTO_ROUTED_SOURCES = frozenset({"inspector", "leader"})
@@ -159,7 +160,12 @@ def receive(
         raise ValidationFailed("description must not be empty", field="description")
     notes: dict[str, Any] = {}
     lon, lat = _position(report, gazetteer, notes)
-    suggestion = _suggest(session, places, description, lon, lat, notes)
+    # A camera's or sensor's class comes from the device: nothing for a person to choose.
+    suggestion = (
+        None
+        if report.source in MACHINE_SOURCES
+        else _suggest(session, places, description, lon, lat, notes)
+    )
     class_code = report.class_code
     if not class_code:
         class_code = _guess_class(session, description, notes, suggestion)
