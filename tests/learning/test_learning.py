@@ -487,3 +487,24 @@ def test_the_drawn_inspector_records_the_recheck_outcome_once(
     assert done.status_code == 200 and done.json()["outcome"] == "failed"
     again = client.post(url, json={"outcome": "confirmed"}, headers=auth(mine))
     assert again.status_code == 409
+
+
+def test_the_expected_count_follows_the_season_of_last_year():
+    """Seed 004's 城管"天气预报": a street whose rain-season weeks had four times the reports a
+    year ago expects more in those weeks this year, and not in the others."""
+    from datetime import date
+
+    today = date(2026, 6, 15)
+    first = today - timedelta(days=warning.SEASON_DAYS)
+    history = {}
+    for offset in range(1, warning.SEASON_DAYS):
+        day = today - timedelta(days=offset)
+        rainy = abs((day - date(2025, 6, 15)).days) <= 20
+        history[day] = 4 if rainy else 1
+    june = warning.expected(history, today, first)
+    autumn = warning.expected(history, date(2026, 6, 15), first, today)
+    assert june == autumn  # the same day asked both ways
+    assert warning.season(history, today, first) > 2.5
+    assert warning.season(history, date(2026, 9, 15), first) < 1.0
+    assert june > 2.5 * sum(history[today - timedelta(days=d)] for d in range(1, 29)) / 28 * 0.9
+    assert warning.season({}, today, today - timedelta(days=30)) == 1.0
