@@ -37,6 +37,7 @@ from cityloop.intake.api import router as intake_router
 from cityloop.iot.api import router as iot_router
 from cityloop.kit.clock import Clock
 from cityloop.kit.heap import release_long_lived, settle_long_lived, tune_for_server
+from cityloop.learning.api import router as learning_router
 from cityloop.listeners import register_listeners
 from cityloop.media.api import router as media_router
 from cityloop.notifications.api import router as notifications_router
@@ -339,6 +340,7 @@ def create_app(
         iot_router,
         evaluation_router,
         analytics_router,
+        learning_router,
         web_router,
     ):
         app.include_router(router)

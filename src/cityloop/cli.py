@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -240,6 +241,7 @@ def worker(
                 f"rollups {'rebuilt' if rolled.rebuilt else 'refreshed'}: {rolled.cases} cases, "
                 f"up to event {rolled.last_event_id}"
             )
+            _learning_pass(url, clock.now())
             pushed = deliver_due(outbox, now=clock.now())
             console.print(
                 f"outbox: {pushed.delivered} delivered, {pushed.retried} to retry, "
@@ -257,6 +259,55 @@ def worker(
         if once:
             return
         time.sleep(interval)
+
+
+def _close(session: Session) -> None:
+    """Close a command's session and its engine: no pooled connection left for the
+    collector to close."""
+    from sqlalchemy.engine import Engine
+
+    session.close()
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        bind.dispose()
+
+
+def _departments(url: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from cityloop.org.models import Department
+
+    session = _session(url)
+    try:
+        return list(session.scalars(select(Department)))
+    finally:
+        _close(session)
+
+
+def _learning_pass(url: str, now: datetime) -> None:
+    """The worker's share of learning, each in its own transaction: photo integrity since the
+    last pass, today's early warnings, yesterday's re-check draw, and a retrain when due."""
+    from cityloop.learning import integrity, service, warning
+
+    steps: list[tuple[str, Callable[[Session], str]]] = [
+        (
+            "integrity",
+            lambda s: "{0.photos} photos, {0.flags} flags".format(
+                integrity.scan(s, media_dir=get_settings().media_dir, now=now)
+            ),
+        ),
+        ("early warning", lambda s: f"{len(warning.detect(s, now=now))} alerts"),
+        ("re-check draw", lambda s: f"{len(integrity.draw_due(s, now=now))} drawn"),
+        ("model", lambda s: m.version if (m := service.retrain_due(s, now=now)) else "current"),
+    ]
+    for name, step in steps:
+        session = _session(url, write=True)
+        try:
+            said = step(session)
+            session.commit()
+        finally:
+            _close(session)
+        console.print(f"{name}: {said}")
 
 
 @app.command("import-places")
@@ -436,15 +487,6 @@ def _check_anchors(session: Session) -> tuple[int, list[str]]:
     return count, [
         (f"anchor {f.anchor}: " if f.anchor is not None else "") + f.problem for f in findings
     ]
-
-
-def _close(session: Session) -> None:
-    from sqlalchemy.engine import Engine
-
-    session.close()
-    bind = session.get_bind()
-    if isinstance(bind, Engine):
-        bind.dispose()  # no pooled connection left for the collector to close
 
 
 def _erase_expired(url: str, now: Any) -> None:
@@ -727,3 +769,102 @@ def evaluation_refresh(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("import-history")
+def import_history(
+    file: Annotated[Path, typer.Argument(help="CSV export: text, class_code, department, …")],
+    db: DbOption = None,
+    create_departments: Annotated[
+        bool, typer.Option("--create-departments", help="create departments the city lacks")
+    ] = False,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="import the good rows, list the refused")
+    ] = False,
+) -> None:
+    """Import an old system's cases (CSV, UTF-8 or GB18030) to learn from; all or nothing
+    unless --skip-bad."""
+    from cityloop.errors import ValidationFailed
+    from cityloop.kit.clock import Clock
+    from cityloop.learning.service import import_history as run_import
+    from cityloop.places.service import PlaceIndex
+
+    url = _use_database(db)
+    if not file.is_file():
+        console.print(f"[red]no such file:[/red] {file}")
+        raise typer.Exit(2)
+    session = _session(url, write=True)
+    try:
+        places = PlaceIndex.load(session)
+        with _progress_bar() as progress:
+            report = run_import(
+                session,
+                file.read_bytes(),
+                batch=file.name,
+                now=Clock().now(),
+                places=places,
+                create_departments=create_departments,
+                skip_bad=skip_bad,
+                progress=progress,
+            )
+        for line, why in report.refused:
+            console.print(f"[red]line {line}:[/red] {why}", highlight=False)
+        if report.unknown_departments and not create_departments:
+            console.print("[yellow]unknown departments[/yellow] (use --create-departments):")
+            for name, n in sorted(report.unknown_departments.items()):
+                console.print(f"  {name}: {n} rows", highlight=False)
+        if report.refused and not skip_bad:
+            session.rollback()
+            console.print(
+                f"[red]nothing imported:[/red] {len(report.refused)} rows refused "
+                "(fix them, or --skip-bad to import the others)"
+            )
+            raise typer.Exit(1)
+        session.commit()
+    except ValidationFailed as exc:
+        session.rollback()
+        console.print(f"[red]{exc.field}:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        _close(session)
+    for name in report.created_departments:
+        console.print(f"created department {name}", highlight=False)
+    console.print(f"[green]{report.imported} rows imported[/green], {len(report.refused)} refused")
+
+
+@app.command()
+def learn(db: DbOption = None) -> None:
+    """Train the class and department suggester from the imported history and the closed
+    cases; print the held-out figures and keep the model as a new version."""
+    from cityloop.errors import ValidationFailed
+    from cityloop.kit.clock import Clock
+    from cityloop.learning.service import learn as run_learn
+
+    url = _use_database(db)
+    session = _session(url, write=True)
+    try:
+        with _progress_bar() as progress:
+            model = run_learn(session, now=Clock().now(), progress=progress)
+        session.commit()
+    except ValidationFailed as exc:
+        session.rollback()
+        console.print(f"[red]not trained:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        _close(session)
+    metrics = model.metrics
+    departments = {str(d.id): d.name for d in _departments(url)}
+    console.print(
+        f"[green]model {model.version}[/green]: trained on {model.trained_on} cases in "
+        f"{model.seconds:.1f} s; held out {metrics['n']}"
+    )
+    for head in ("class", "department"):
+        if head in metrics:
+            figures = metrics[head]
+            console.print(
+                f"{head}: accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}"
+            )
+            for label, f1 in sorted(figures["per_label"].items()):
+                name = departments.get(label) if head == "department" else None
+                shown = f"{label} {name}" if name else label
+                console.print(f"  {shown}: F1 {f1:.3f}", highlight=False)

@@ -13,6 +13,7 @@ def load_all_models() -> None:
     import cityloop.geocoding.models
     import cityloop.intake.models
     import cityloop.iot.models
+    import cityloop.learning.models
     import cityloop.media.models
     import cityloop.notifications.models
     import cityloop.org.models

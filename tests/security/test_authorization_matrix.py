@@ -380,6 +380,19 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ),
     # -- taxonomy, calendar, places, assets ---------------------------------------------------
     ("GET", "/api/v1/classes"): api(EVERYONE, get("/api/v1/classes")),
+    # -- learning (issue 18): no model is trained in this world, hence 404 for the allowed
+    ("POST", "/api/v1/suggestions"): api(
+        CENTRE, send("POST", "/api/v1/suggestions", {"text": "垃圾桶满了"}), found=False
+    ),
+    ("GET", "/api/v1/suggestions/accuracy"): api(CENTRE, get("/api/v1/suggestions/accuracy")),
+    ("GET", "/api/v1/rechecks"): api(CENTRE | INSPECTORS, get("/api/v1/rechecks")),
+    # No case is drawn in this world: 404 for everyone who may record an outcome.
+    ("POST", "/api/v1/rechecks/{recheck_id}"): api(
+        STAFF, send("POST", "/api/v1/rechecks/999999", {"outcome": "confirmed"}), found=False
+    ),
+    ("PUT", "/api/v1/suggestions/prefile/{source}"): api(
+        ADMIN, send("PUT", "/api/v1/suggestions/prefile/wechat", {"enabled": False})
+    ),
     ("GET", "/api/v1/classes/{code}"): api(EVERYONE, get("/api/v1/classes/06010")),
     ("PATCH", "/api/v1/classes/{code}"): api(ADMIN, send("PATCH", "/api/v1/classes/06010", {})),
     ("GET", "/api/v1/calendar/overrides"): api(EVERYONE, get("/api/v1/calendar/overrides")),
@@ -614,6 +627,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/favicon.ico"): page(EVERYONE, get("/favicon.ico")),
     ("GET", "/desk/accept"): page(OPERATORS, get("/desk/accept")),
     ("GET", "/desk/accept/new"): page(OPERATORS, get("/desk/accept/new")),
+    ("POST", "/desk/accept/suggest"): page(
+        OPERATORS, form("/desk/accept/suggest", {"description": "垃圾桶满了"})
+    ),
+    ("GET", "/learning"): page(ADMIN | {"shiftlead", "leader", "dispatcher"}, get("/learning")),
     ("POST", "/desk/accept/new"): page(OPERATORS, form("/desk/accept/new")),
     ("POST", "/desk/accept/consult"): page(OPERATORS, form("/desk/accept/consult")),
     ("GET", "/desk/calls"): page(OPERATORS | {"leader"}, get("/desk/calls")),

@@ -35,6 +35,7 @@ from cityloop.events import DomainEvent, publish
 from cityloop.intake.models import HotlineCall, InspectorPosition
 from cityloop.kit.calendar import WorkingCalendar
 from cityloop.kit.geo import h3_cell, haversine_m
+from cityloop.learning import service as learning
 from cityloop.media.service import declared_pixels
 from cityloop.org import throttle
 from cityloop.org.models import User
@@ -82,6 +83,7 @@ def initial_state(source: str) -> str:
 # Sources whose repeats have their own rule (cameras and sensors join their open case;
 # leaders' assignments always stand on their own).
 NO_DEDUPLICATION = frozenset({"leader", "video", "sensor"})
+MACHINE_SOURCES = frozenset({"video", "sensor"})
 # Reports trusted enough to skip the desks when ownership is clear (verified on site already,
 # or assigned by a leader).
 AUTO_ROUTED_SOURCES = frozenset({"inspector", "leader"})
@@ -205,13 +207,38 @@ def receive(
         raise ValidationFailed("description must not be empty", field="description")
     notes: dict[str, Any] = {}
     lon, lat = _position(report, gazetteer, notes)
+    # A camera's or sensor's class comes from the device: nothing for a person to choose.
+    suggestion = (
+        None
+        if report.source in MACHINE_SOURCES
+        else _suggest(session, places, description, lon, lat, notes)
+    )
     class_code = report.class_code
     if not class_code:
-        class_code = _guess_class(session, description, notes)
+        class_code = _guess_class(session, description, notes, suggestion)
     duplicate = None
     if report.source not in NO_DEDUPLICATION:
         duplicate = find_duplicate(session, places, class_code, lon, lat, now)
+        if duplicate is None and suggestion is not None:
+            candidates = duplicate_candidates(
+                session, suggestion, class_code, description, lon, lat, now
+            )
+            if candidates:
+                notes["duplicate_candidates"] = candidates
     state = "merged" if duplicate is not None else start_state(report, actor)
+    if (
+        state == "reported"
+        and not report.class_code
+        and suggestion is not None
+        and learning.prefile(session, report.source, suggestion)
+    ):
+        # Pre-classified and pre-routed: it waits for a person to file it, skipping the
+        # verification desk; the suggested department is the dispatcher's proposal.
+        state = "pending_filing"
+        notes["prefiled"] = {
+            "class_code": class_code,
+            "department": suggestion.departments[0] if suggestion.departments else None,
+        }
     if duplicate is not None:
         notes["duplicate_of"] = duplicate.ticket
     try:
@@ -267,6 +294,15 @@ def receive(
             record=case,
         ),
     )
+    if suggestion is not None:
+        learning.record(
+            session,
+            suggestion,
+            case_id=case.id,
+            source=report.source,
+            chosen_class=report.class_code or None,
+            now=now,
+        )
     if duplicate is None and report.source in AUTO_ROUTED_SOURCES:
         auto_route(session, case, now=now, calendar=calendar)
     if duplicate is not None:
@@ -307,9 +343,45 @@ def _position(
     return found.lon, found.lat
 
 
-def _guess_class(session: Session, description: str, notes: dict[str, Any]) -> str:
+def _suggest(
+    session: Session,
+    places: Locator,
+    description: str,
+    lon: float,
+    lat: float,
+    notes: dict[str, Any],
+) -> learning.Suggestion | None:
+    """The trained model's top classes and departments (None before `cityloop learn`); the
+    timeline keeps them with the model's version."""
+    if not learning.has_model(session):
+        return None
+    found = places.locate(lon, lat)
+    suggestion = learning.suggest(
+        session, description, district=found.district if found is not None else None
+    )
+    if suggestion is not None:
+        notes["suggestion"] = {
+            "model": suggestion.model,
+            "classes": suggestion.classes,
+            "departments": suggestion.departments,
+        }
+    return suggestion
+
+
+def _guess_class(
+    session: Session,
+    description: str,
+    notes: dict[str, Any],
+    suggestion: learning.Suggestion | None = None,
+) -> str:
     from cityloop.intake.classify import suggest
 
+    if suggestion is not None and suggestion.classes:
+        notes["class_suggestions"] = [
+            {"class_code": c["code"], "name": c["name"], "score": c["p"]}
+            for c in suggestion.classes
+        ]
+        return str(suggestion.classes[0]["code"])
     names = minor_class_names(session)
     suggestions = suggest(description, names)
     if not suggestions:
@@ -349,6 +421,17 @@ def find_duplicate(
     """The nearest open case of the same class within 50 m reported in the last 7 days,
     locked for this transaction: two reports of the same bin arriving together are both
     attached to it, one after the other, instead of one of them failing."""
+    for _distance, case_id in _nearby(session, class_code, lon, lat, now):
+        case = get_case(session, case_id, for_update=True)
+        if case.state in OPEN_STATES:  # it may have moved on while we waited for the lock
+            return case
+    return None
+
+
+def _nearby(
+    session: Session, class_code: str, lon: float, lat: float, now: datetime
+) -> list[tuple[float, int]]:
+    """(distance, case id) of the open cases of a class within 50 m in the last 7 days."""
     cells = list(h3.grid_disk(h3_cell(lon, lat), _DISK_RADIUS))
     cells += cells[:1] * (_DISK_CELLS - len(cells))
     since = now - timedelta(days=DUPLICATE_WINDOW_DAYS)
@@ -359,13 +442,51 @@ def find_duplicate(
         for case_id, c_lon, c_lat, created_at in session.execute(_NEARBY, parameters)
         if since <= created_at <= now
     )
-    for distance, case_id in nearest:
-        if distance > DUPLICATE_RADIUS_M:
-            break
-        case = get_case(session, case_id, for_update=True)
-        if case.state in OPEN_STATES:  # it may have moved on while we waited for the lock
-            return case
-    return None
+    return [(d, case_id) for d, case_id in nearest if d <= DUPLICATE_RADIUS_M]
+
+
+# Two reports alike in meaning at least this much (learning.similarity, 0-1) are offered to
+# the operator as one problem: measured on the demo generator's paraphrases (BENCHMARKS.md).
+SEMANTIC_DUPLICATE_SCORE = 0.6
+
+
+def duplicate_candidates(
+    session: Session,
+    suggestion: learning.Suggestion,
+    class_code: str,
+    description: str,
+    lon: float,
+    lat: float,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The same search by meaning: open cases within 50 m in the last 7 days whose class is
+    another of the model's top classes for this text ("果皮箱溢出" filed as 暴露垃圾 beside a
+    "垃圾桶满了没人清"), scored by how alike the two texts are. The operator decides: these
+    are not merged automatically."""
+    found: list[tuple[float, int]] = []
+    for other in suggestion.classes:
+        if other["code"] != class_code:
+            found += _nearby(session, other["code"], lon, lat, now)
+    if not found:
+        return []
+    rows = session.execute(
+        select(_CASES.id, _CASES.ticket, _CASES.description).where(
+            _CASES.id.in_([case_id for _d, case_id in found])
+        )
+    ).all()
+    scores = learning.similarity(session, description, [r.description for r in rows]) or []
+    distance = {case_id: d for d, case_id in found}
+    candidates = [
+        {
+            "ticket": r.ticket,
+            "case_id": r.id,
+            "score": round(score, 3),
+            "metres": round(distance[r.id]),
+        }
+        for r, score in zip(rows, scores, strict=True)
+        if score >= SEMANTIC_DUPLICATE_SCORE
+    ]
+    return sorted(candidates, key=lambda c: -c["score"])[:3]
 
 
 # -- hotline desk (R-IN-4) -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from cityloop.web import (
     enforcement_pages,
     evaluation_pages,
     hotline_pages,
+    learning_pages,
     mobile,
     screen,
 )
@@ -159,5 +160,6 @@ for _sub in (
     admin_documents.router,
     notification_pages.router,
     enforcement_pages.router,
+    learning_pages.router,
 ):
     router.include_router(_sub)

@@ -604,6 +604,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "voice_remove": ("删除录音", "Remove"),
     "voice_recording": ("录音中…", "Recording…"),
     "voice_denied": ("无法使用麦克风", "The microphone is not available"),
+    # learning (issue 18)
+    "nav_learning": ("智能建议与诚信", "Suggestions & integrity"),
+    "learning_title": ("智能建议、诚信核查与预警", "Suggestions, integrity and early warning"),
+    "no_model": ("尚未训练模型（cityloop learn）。", "No model trained yet (cityloop learn)."),
+    "suggested_classes": ("建议类别：", "Suggested classes:"),
+    "suggested_departments": ("建议部门：", "Suggested departments:"),
+    "model_version": ("模型版本", "Model version"),
+    "live_accuracy": ("建议的实际准确率", "Live accuracy of the suggestions"),
+    "settled": ("已确认", "Settled"),
+    "class_accuracy": ("类别准确率", "Class accuracy"),
+    "department_accuracy": ("部门准确率", "Department accuracy"),
+    "last_days": ("最近 %d 天", "Last %d days"),
+    "per_class": ("分类别", "Per class"),
+    "model_versions": ("模型版本", "Model versions"),
+    "integrity_flags": ("诚信核查标记", "Integrity flags"),
+    "rechecks": ("待抽查案件", "Cases drawn for re-check"),
+    "early_warnings": ("预警", "Early warnings"),
+    "observed": ("实际", "observed"),
+    "expected": ("预期", "expected"),
 }
 
 # Source labels in English (the Chinese ones live in intake.service.SOURCES).

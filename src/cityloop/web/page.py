@@ -69,6 +69,7 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
         "/evaluation",
         frozenset({"leader", "shiftlead", "dispatcher", "operator", "handler"}),
     ),
+    ("nav_learning", "/learning", frozenset({"shiftlead", "leader", "dispatcher"})),
     ("nav_admin", "/admin", frozenset()),
 )
 
