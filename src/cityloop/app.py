@@ -23,6 +23,7 @@ from cityloop.config import Settings, get_settings
 from cityloop.db import make_engine, make_session_factory
 from cityloop.errors import DomainError
 from cityloop.evaluation.api import router as evaluation_router
+from cityloop.fleet.api import router as fleet_router
 from cityloop.geocoding.api import router as geocoding_router
 from cityloop.geocoding.service import GazetteerHolder
 from cityloop.intake.api import router as intake_router
@@ -279,6 +280,7 @@ def create_app(
         outbox_router,
         open311_router,
         iot_router,
+        fleet_router,
         evaluation_router,
         analytics_router,
         web_router,

@@ -441,6 +441,24 @@ def mqtt_bridge(
     run_bridge(url, settings, timezone=get_settings().timezone, stop=stop)
 
 
+@app.command("jt808-gateway")
+def jt808_gateway(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="TCP port for the terminals")] = 7808,
+) -> None:
+    """Accept vehicle terminals over JT/T 808 (2013 and 2019): registration, authentication,
+    heartbeats, locations (single and batch) stored in batches; silent terminals marked stale."""
+    import logging
+
+    from cityloop.fleet.gateway import run_gateway
+
+    url = _use_database(db)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    console.print(f"JT/T 808 gateway on {host}:{port} → {url}")
+    run_gateway(url, host, port)
+
+
 @app.command("evaluation-report")
 def evaluation_report(
     period: Annotated[

@@ -7,6 +7,7 @@ def load_all_models() -> None:
     import cityloop.assets.models
     import cityloop.cases.models
     import cityloop.evaluation.models
+    import cityloop.fleet.models
     import cityloop.geocoding.models
     import cityloop.intake.models
     import cityloop.iot.models
