@@ -11,11 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cityloop.errors import Conflict, NotFound, ValidationFailed
@@ -251,12 +250,14 @@ def store_fixes(
         )
     dialect = session.get_bind().dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = maker(Position).on_conflict_do_nothing(
-        index_elements=["subject", "subject_id", "at"]
+    statement = (
+        maker(Position.__table__)
+        .on_conflict_do_nothing(index_elements=["subject", "subject_id", "at"])
+        .returning(Position.__table__.c.id)
     )
-    outcome = cast(CursorResult[Any], session.execute(statement, rows))
-    # executemany reports the rows it inserted on both drivers (duplicates count 0).
-    stored = outcome.rowcount if outcome.rowcount is not None and outcome.rowcount >= 0 else 0
+    # RETURNING names the rows inserted (a duplicate returns none) on both databases, batched
+    # into multi-row INSERTs by SQLAlchemy's insertmanyvalues.
+    stored = len(session.connection().execute(statement, rows).all())
     result.stored = stored
     for fix in newest.values():
         _keep_latest(session, fix, now, places)
