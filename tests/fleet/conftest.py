@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from tests.conftest import CityDb
 
 from cityloop.db import make_engine, make_session_factory
 from cityloop.fleet import jt808, service
 from cityloop.fleet.gateway import Gateway
+from tests.conftest import CityDb
 
 SWEEPER_PHONE = "013912340001"  # 2013 terminal
 CAR_PHONE = "00000000013912340002"  # 2019 terminal (BCD[10])

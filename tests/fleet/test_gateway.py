@@ -10,10 +10,10 @@ import struct
 from datetime import timedelta
 
 from sqlalchemy import func, select
-from tests.fleet.conftest import CAR_PHONE, recent, wait_for
 
 from cityloop.fleet import jt808
 from cityloop.fleet.models import FleetAlert, Position, Vehicle
+from tests.fleet.conftest import CAR_PHONE, recent, wait_for
 
 XIAMEN = (118.1105, 24.4862)  # 湖滨南路 near 嘉莲街道
 
