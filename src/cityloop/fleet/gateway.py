@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_BUFFER = 64 * 1024  # a peer sending this much without a closing flag is not a terminal
 
 
-@dataclass
+@dataclass(eq=False)
 class _Conn:
     writer: asyncio.StreamWriter
     vehicle_id: int | None = None
@@ -54,7 +54,7 @@ class _Pending:
 class Gateway:
     factory: sessionmaker[Session]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    batch_size: int = 2000
+    batch_size: int = 10000
     batch_wait: float = 0.2
     stale_every: float = 30.0
     stale_after: timedelta = service.STALE_AFTER
@@ -63,6 +63,7 @@ class Gateway:
     _server: asyncio.Server | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _seen: dict[int, datetime] = field(default_factory=dict)
+    _conns: set[_Conn] = field(default_factory=set)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self, host: str = "0.0.0.0", port: int = 7808) -> int:
@@ -77,12 +78,15 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            self._server.close()  # no new terminals
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._flush_remaining()
+        await self._flush_remaining()  # what was received is stored and answered
+        for conn in list(self._conns):
+            conn.writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def serve_forever(self, host: str, port: int, stop: asyncio.Event) -> None:
         bound = await self.start(host, port)
@@ -104,6 +108,7 @@ class Gateway:
     # -- connections ---------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(writer)
+        self._conns.add(conn)
         buffer = bytearray()
         self.counters["connections"] += 1
         try:
@@ -123,6 +128,7 @@ class Gateway:
             self.counters["errors"] += 1
             log.exception("terminal connection failed")
         finally:
+            self._conns.discard(conn)
             writer.close()
 
     def _send(self, conn: _Conn, header: Header, msg_id: int, body: bytes) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import reduce
+from operator import xor
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -53,10 +55,14 @@ class FrameError(ValueError):
 
 # -- framing ------------------------------------------------------------------------------------
 def escape(raw: bytes) -> bytes:
+    if b"\x7d" not in raw and b"\x7e" not in raw:
+        return raw
     return raw.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02")
 
 
 def unescape(data: bytes) -> bytes:
+    if b"\x7d" not in data:
+        return bytes(data)  # most frames: nothing to undo
     out = bytearray()
     i = 0
     while i < len(data):
@@ -79,10 +85,7 @@ def unescape(data: bytes) -> bytes:
 
 
 def checksum(data: bytes) -> int:
-    value = 0
-    for byte in data:
-        value ^= byte
-    return value
+    return reduce(xor, data, 0)
 
 
 def split_frames(buffer: bytearray) -> list[bytes]:

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from cityloop.errors import Conflict, NotFound, ValidationFailed
@@ -34,6 +34,8 @@ from cityloop.kit.geo import haversine_m
 from cityloop.org.models import User
 
 log = logging.getLogger(__name__)
+_VEHICLES = cast(Table, Vehicle.__table__)
+_POSITIONS = cast(Table, Position.__table__)
 
 # Bad input (issue 16): a fix further ahead than this is refused as "in the future", one older
 # than MAX_AGE as "far past"; a speed above MAX_SPEED_KMH (read or implied by two fixes) is
@@ -137,11 +139,17 @@ def require_vehicle(session: Session, vehicle_id: int) -> Vehicle:
 
 
 def touch_vehicles(session: Session, seen: dict[int, datetime]) -> None:
-    """Heartbeats and messages: the terminal is alive (state back to online)."""
-    for vehicle_id, at in seen.items():
-        session.execute(
-            update(Vehicle).where(Vehicle.id == vehicle_id).values(last_seen_at=at, state="online")
-        )
+    """Heartbeats and messages: the terminal is alive (state back to online). One statement
+    executed for many rows: a batch of 1,000 terminals is one round of the driver, not 1,000."""
+    if not seen:
+        return
+    table = _VEHICLES
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("vid"))
+        .values(last_seen_at=bindparam("seen"), state="online"),
+        [{"vid": vehicle_id, "seen": at} for vehicle_id, at in seen.items()],
+    )
 
 
 # -- fixes --------------------------------------------------------------------------------------
@@ -248,38 +256,72 @@ def store_fixes(
                 "flag": flag,
             }
         )
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        maker(Position.__table__)
-        .on_conflict_do_nothing(index_elements=["subject", "subject_id", "at"])
-        .returning(Position.__table__.c.id)
-    )
-    # RETURNING names the rows inserted (a duplicate returns none) on both databases, batched
-    # into multi-row INSERTs by SQLAlchemy's insertmanyvalues.
-    stored = len(session.connection().execute(statement, rows).all())
+    if session.get_bind().dialect.name == "postgresql":
+        stored = _insert_pg(session, rows)
+    else:
+        statement = (
+            sqlite.insert(_POSITIONS)
+            .on_conflict_do_nothing(index_elements=["subject", "subject_id", "at"])
+            .returning(_POSITIONS.c.id)
+        )
+        # RETURNING names the rows inserted (a duplicate returns none).
+        stored = len(session.connection().execute(statement, rows).all())
     result.stored = stored
+    moved = [f for f in newest.values() if f.subject == "vehicle"]
+    if moved:
+        table = _VEHICLES
+        session.connection().execute(
+            update(table)
+            .where(
+                table.c.id == bindparam("vid"),
+                or_(table.c.at.is_(None), table.c.at < bindparam("fat")),
+            )
+            .values(
+                lon=bindparam("flon"),
+                lat=bindparam("flat"),
+                at=bindparam("fat"),
+                speed_kmh=bindparam("fspeed"),
+                last_seen_at=now,
+                state="online",
+            ),
+            [
+                {
+                    "vid": f.subject_id,
+                    "flon": f.lon,
+                    "flat": f.lat,
+                    "fat": f.at,
+                    "fspeed": f.speed_kmh,
+                }
+                for f in moved
+            ],
+        )
     for fix in newest.values():
-        _keep_latest(session, fix, now, places)
+        if fix.subject == "person":
+            _keep_latest_person(session, fix, now, places)
     session.flush()
     return result
 
 
-def _keep_latest(session: Session, fix: Fix, now: datetime, places: Any) -> None:
-    if fix.subject == "vehicle":
-        session.execute(
-            update(Vehicle)
-            .where(Vehicle.id == fix.subject_id, or_(Vehicle.at.is_(None), Vehicle.at < fix.at))
-            .values(
-                lon=fix.lon,
-                lat=fix.lat,
-                at=fix.at,
-                speed_kmh=fix.speed_kmh,
-                last_seen_at=now,
-                state="online",
-            )
-        )
-        return
+_PG_INSERT = text(
+    "INSERT INTO fleet_positions "
+    "(subject, subject_id, at, lon, lat, speed_kmh, heading, source, flag) "
+    "SELECT * FROM unnest(CAST(:subject AS varchar[]), CAST(:subject_id AS integer[]), "
+    "CAST(:at AS timestamptz[]), CAST(:lon AS float8[]), CAST(:lat AS float8[]), "
+    "CAST(:speed_kmh AS float8[]), CAST(:heading AS smallint[]), CAST(:source AS varchar[]), "
+    "CAST(:flag AS varchar[])) "
+    "ON CONFLICT (subject, subject_id, at) DO NOTHING RETURNING id"
+)
+_COLUMNS = ("subject", "subject_id", "at", "lon", "lat", "speed_kmh", "heading", "source", "flag")
+
+
+def _insert_pg(session: Session, rows: list[dict[str, Any]]) -> int:
+    """One statement for the whole batch, its columns sent as arrays: the driver neither
+    parses a statement of thousands of placeholders nor runs one INSERT per row."""
+    params = {name: [row[name] for row in rows] for name in _COLUMNS}
+    return len(session.execute(_PG_INSERT, params).all())
+
+
+def _keep_latest_person(session: Session, fix: Fix, now: datetime, places: Any) -> None:
     person = session.get(Person, fix.subject_id)
     if person is None:
         person = Person(user_id=fix.subject_id, duty="off")
