@@ -3,21 +3,17 @@ positions, patrol figures, alerts, rosters, road segments, and the live stream o
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from cityloop.cases.models import Case
 from cityloop.deps import ActorDep, NowDep, PlacesDep, SessionDep, UserDep
 from cityloop.errors import Forbidden, ValidationFailed
-from cityloop.fleet import service
+from cityloop.fleet import live, service
 from cityloop.fleet.models import Person, Vehicle
 from cityloop.fleet.schemas import (
     AlertOut,
@@ -323,52 +319,6 @@ def import_segments(body: dict[str, Any], session: SessionDep, user: UserDep) ->
 
 
 # -- the live stream ------------------------------------------------------------------------------
-STREAM_EVERY = 1.0
-
-
-def _changes(factory: Any, sent: dict[tuple[str, int], datetime]) -> list[dict[str, Any]]:
-    """Rows whose latest fix differs from what this stream sent (per unit, not one cursor for
-    all: a terminal's blind-area batch may carry times older than another's)."""
-    with factory() as session:
-        out: list[dict[str, Any]] = []
-        for v in session.scalars(select(Vehicle).where(Vehicle.at.is_not(None))):
-            assert v.at is not None
-            if sent.get(("vehicle", v.id)) == v.at:
-                continue
-            sent[("vehicle", v.id)] = v.at
-            out.append(
-                {
-                    "layer": "vehicle",
-                    "id": v.id,
-                    "name": v.plate,
-                    "kind": v.kind,
-                    "lon": v.lon,
-                    "lat": v.lat,
-                    "at": v.at.isoformat(),
-                    "state": v.state,
-                }
-            )
-        people = select(User, Person).join(User, User.id == Person.user_id)
-        for u, p in session.execute(people.where(Person.at.is_not(None))).all():
-            assert p.at is not None
-            if sent.get(("person", u.id)) == p.at:
-                continue
-            sent[("person", u.id)] = p.at
-            out.append(
-                {
-                    "layer": "person",
-                    "id": u.id,
-                    "name": u.display_name,
-                    "kind": u.role,
-                    "lon": p.lon,
-                    "lat": p.lat,
-                    "at": p.at.isoformat(),
-                    "state": p.duty,
-                }
-            )
-        return out
-
-
 @router.get(
     "/fleet/stream",
     summary="Server-sent events: every change of a person's or vehicle's latest fix",
@@ -376,18 +326,8 @@ def _changes(factory: Any, sent: dict[tuple[str, int], datetime]) -> list[dict[s
 )
 async def stream(request: Request, actor: ActorDep) -> StreamingResponse:
     _watch(actor.role)
-    factory = request.app.state.session_factory
-
-    async def events() -> AsyncIterator[str]:
-        sent: dict[tuple[str, int], datetime] = {}
-        while not await request.is_disconnected():
-            changes = await run_in_threadpool(_changes, factory, sent)
-            if changes:
-                yield "event: positions\ndata: " + json.dumps(changes, ensure_ascii=False) + "\n\n"
-            else:
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(STREAM_EVERY)
-
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        live.events(request.app.state.session_factory, request.is_disconnected),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
     )

@@ -813,3 +813,8 @@ def coverage(session: Session, vehicle_id: int, since: datetime, until: datetime
         "missed": missed,
         "rate": round(len(done) / len(segments), 3) if segments else None,
     }
+
+
+def duty_of(session: Session, user_id: int) -> str:
+    person = session.get(Person, user_id)
+    return person.duty if person is not None else "off"

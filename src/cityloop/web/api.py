@@ -20,6 +20,7 @@ from cityloop.web import (
     admin_places,
     desks,
     evaluation_pages,
+    fleet_pages,
     hotline_pages,
     mobile,
     photos,
@@ -150,5 +151,6 @@ for _sub in (
     admin_org.router,
     admin_devices.router,
     admin_places.router,
+    fleet_pages.router,
 ):
     router.include_router(_sub)
