@@ -113,3 +113,29 @@ def test_on_duty_the_app_reports_positions_and_keeps_them_offline(
         assert person is not None and person.duty == "on" and person.in_grid is True
     page.click("#duty-off")
     expect(bar).to_have_attribute("data-duty", "off")
+
+
+def test_the_hotline_desk_shows_who_is_on_shift_now(
+    live_server: LiveServer, new_context: Any
+) -> None:
+    with live_server.session() as session:
+        users = {u.username: u for u in session.scalars(select(User))}
+        service.add_shift(
+            session,
+            team="hotline",
+            user_id=users["operator"].id,
+            starts_at=NOW - timedelta(hours=1),
+            ends_at=NOW + timedelta(hours=7),
+        )
+        service.add_shift(
+            session,
+            team="hotline",
+            user_id=users["dispatcher"].id,
+            starts_at=NOW + timedelta(hours=7),
+            ends_at=NOW + timedelta(hours=15),
+        )
+        session.commit()
+    page = login(new_context(), "operator")
+    page.goto("/desk/calls")
+    expect(page.locator("#on-shift")).to_contain_text(users["operator"].display_name)
+    expect(page.locator("#on-shift")).not_to_contain_text(users["dispatcher"].display_name)

@@ -19,6 +19,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "duty_reason": ("请填写原因", "Give a reason"),
     "duty_buffered": ("条位置待上传", "positions waiting to be sent"),
     "layer_people": ("人员（实时）", "People (live)"),
+    "on_shift_now": ("当班人员", "On shift now"),
     "layer_vehicles": ("车辆（实时）", "Vehicles (live)"),
     # chrome
     "app_name": ("cityloop 数字城管", "cityloop city management"),
