@@ -324,10 +324,10 @@ def import_segments(body: dict[str, Any], session: SessionDep, user: UserDep) ->
     summary="Server-sent events: every change of a person's or vehicle's latest fix",
     response_class=StreamingResponse,
 )
-async def stream(request: Request, actor: ActorDep) -> StreamingResponse:
+async def stream(request: Request, actor: ActorDep, once: bool = False) -> StreamingResponse:
     _watch(actor.role)
     return StreamingResponse(
-        live.events(request.app.state.session_factory, request.is_disconnected),
+        live.events(request.app.state.session_factory, request.is_disconnected, once=once),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store"},
     )

@@ -66,8 +66,13 @@ def changes(
 
 
 async def events(
-    factory: Callable[[], Session], disconnected: Callable[[], Any], every: float = STREAM_EVERY
+    factory: Callable[[], Session],
+    disconnected: Callable[[], Any],
+    every: float = STREAM_EVERY,
+    once: bool = False,
 ) -> AsyncIterator[str]:
+    """The stream: everything at first, then what changed, each `every` seconds; with
+    `once`, the first snapshot only (a client that wants the state without staying)."""
     sent: dict[tuple[str, int], datetime] = {}
     while not await disconnected():
         found = await run_in_threadpool(changes, factory, sent)
@@ -75,4 +80,6 @@ async def events(
             yield "event: positions\ndata: " + json.dumps(found, ensure_ascii=False) + "\n\n"
         else:
             yield ": keep-alive\n\n"
+        if once:
+            return
         await asyncio.sleep(every)
