@@ -709,8 +709,10 @@ def import_segments(
     out = []
     plates = vehicle_ids or {p: i for p, i in session.execute(select(Vehicle.plate, Vehicle.id))}
     for index, feature in enumerate(geojson["features"]):
-        geometry = (feature or {}).get("geometry") or {}
-        props = (feature or {}).get("properties") or {}
+        item: dict[str, Any] = feature if isinstance(feature, dict) else {}
+        raw_geometry, raw_props = item.get("geometry"), item.get("properties")
+        geometry: dict[str, Any] = raw_geometry if isinstance(raw_geometry, dict) else {}
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
         coords = geometry.get("coordinates")
         if geometry.get("type") != "LineString" or not isinstance(coords, list) or len(coords) < 2:
             raise ValidationFailed(
@@ -744,7 +746,8 @@ def import_segments(
             segment = RoadSegment(code=code)
             session.add(segment)
         segment.name = str(props.get("name") or code)[:80]
-        segment.district_code = props.get("district_code")
+        district = props.get("district_code")
+        segment.district_code = str(district)[:12] if district is not None else None
         segment.vehicle_id = vehicle_id
         segment.coordinates = line
         segment.length_m = _line_length_m(line)
