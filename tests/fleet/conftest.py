@@ -43,10 +43,10 @@ def gateway(city_db: CityDb) -> Iterator[Running]:
     with factory() as session:
         ids = {
             "sweeper": service.register_vehicle(
-                session, plate="闽D·HW001", kind="sweeper", terminal_phone=SWEEPER_PHONE
+                session, plate="闽D·T0001", kind="sweeper", terminal_phone=SWEEPER_PHONE
             ).id,
             "car": service.register_vehicle(
-                session, plate="闽D·ZF002", kind="enforcement", terminal_phone=CAR_PHONE
+                session, plate="闽D·T0002", kind="enforcement", terminal_phone=CAR_PHONE
             ).id,
         }
         session.commit()
@@ -112,7 +112,7 @@ class Terminal:
             self.buffer.extend(chunk)
         raise TimeoutError("no answer")
 
-    def register(self, plate: str = "闽D·HW001") -> jt808.Message:
+    def register(self, plate: str = "闽D·T0001") -> jt808.Message:
         reg = jt808.Registration(35, 200, "CL", "CL-808", "T0001", 1, plate)
         return self.request(jt808.REGISTER, jt808.registration_body(reg, self.edition))
 
