@@ -507,14 +507,17 @@ def people_positions(session: Session, now: datetime) -> list[dict[str, Any]]:
 
 def track(
     session: Session, subject: str, subject_id: int, since: datetime, until: datetime
-) -> list[Position]:
+) -> list[Any]:
+    """The unit's good fixes in [since, until) in time order, as rows (at, lon, lat,
+    speed_kmh, heading): plain rows, not ORM objects, so that a year of one unit (half a
+    million fixes) is read in a second or two, not in the ten that building objects takes."""
     if until <= since:
         raise ValidationFailed("to must be after from", field="to")
     if until - since > timedelta(days=366):
         raise ValidationFailed("a track covers at most a year", field="to")
     return list(
-        session.scalars(
-            select(Position)
+        session.execute(
+            select(Position.at, Position.lon, Position.lat, Position.speed_kmh, Position.heading)
             .where(
                 Position.subject == subject,
                 Position.subject_id == subject_id,
@@ -523,14 +526,14 @@ def track(
                 Position.flag.is_(None),
             )
             .order_by(Position.at)
-        )
+        ).all()
     )
 
 
 # -- patrol figures -----------------------------------------------------------------------------
-def track_distance_m(points: Iterable[Position]) -> float:
+def track_distance_m(points: Iterable[Any]) -> float:
     total = 0.0
-    last: Position | None = None
+    last: Any = None
     for point in points:
         if last is not None:
             total += haversine_m(last.lon, last.lat, point.lon, point.lat)
