@@ -31,6 +31,7 @@ from cityloop.documents.api import router as documents_router
 from cityloop.enforcement.api import router as enforcement_router
 from cityloop.errors import STATUS_CODES, DomainError, ErrorOut
 from cityloop.evaluation.api import router as evaluation_router
+from cityloop.fleet.api import router as fleet_router
 from cityloop.geocoding.api import router as geocoding_router
 from cityloop.geocoding.service import GazetteerHolder
 from cityloop.intake.api import router as intake_router
@@ -338,6 +339,7 @@ def create_app(
         notifications_router,
         open311_router,
         iot_router,
+        fleet_router,
         evaluation_router,
         analytics_router,
         learning_router,

@@ -690,6 +690,58 @@ def mqtt_bridge(
     run_bridge(url, settings, timezone=get_settings().timezone, stop=stop)
 
 
+@app.command("jt808-gateway")
+def jt808_gateway(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="TCP port for the terminals")] = 7808,
+) -> None:
+    """Accept vehicle terminals over JT/T 808 (2013 and 2019): registration, authentication,
+    heartbeats, locations (single and batch) stored in batches; silent terminals marked stale."""
+    import logging
+
+    from cityloop.fleet.gateway import run_gateway
+
+    url = _use_database(db)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    console.print(f"JT/T 808 gateway on {host}:{port} → {url}")
+    run_gateway(url, host, port)
+
+
+@app.command("fleet-mqtt")
+def fleet_mqtt(db: DbOption = None) -> None:
+    """Store positions of radios and other devices published on MQTT
+    (cityloop/fleet/person/{username}/position, cityloop/fleet/vehicle/{terminal}/position).
+    Broker settings: CITYLOOP_MQTT_* (client id cityloop-fleet unless set)."""
+    import logging
+    import os
+    import signal
+    import threading
+
+    from cityloop.db import make_engine, make_session_factory
+    from cityloop.fleet.mqtt import SUBSCRIPTION, PositionBridge
+    from cityloop.iot.settings import MqttSettings
+    from cityloop.places.service import PlaceIndex
+
+    url = _use_database(db)
+    settings = MqttSettings()
+    if "CITYLOOP_MQTT_CLIENT_ID" not in os.environ:
+        settings = settings.model_copy(update={"client_id": "cityloop-fleet"})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        places = PlaceIndex.load(session)
+    console.print(f"positions from mqtt://{settings.host}:{settings.port} {SUBSCRIPTION} → {url}")
+    try:
+        PositionBridge(factory, places, settings).run(stop)
+    finally:
+        engine.dispose()
+
+
 @app.command("evaluation-report")
 def evaluation_report(
     period: Annotated[

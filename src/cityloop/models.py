@@ -10,6 +10,7 @@ def load_all_models() -> None:
     import cityloop.enforcement.models
     import cityloop.enforcement.service  # gives the case loop's open_enforcement its effect
     import cityloop.evaluation.models
+    import cityloop.fleet.models
     import cityloop.geocoding.models
     import cityloop.intake.models
     import cityloop.iot.models

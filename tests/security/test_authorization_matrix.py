@@ -189,6 +189,7 @@ def _open311_request(w: World, caller: str) -> Req:
 
 SINCE = {"since": "2026-08-01T00:00:00+08:00", "until": "2026-09-01T00:00:00+08:00"}
 PERIOD = {"period": "2026-08-27"}
+FLEET_PERIOD = {"from": "2026-08-27T00:00:00+08:00", "to": "2026-08-28T00:00:00+08:00"}
 
 EXPECTED: dict[tuple[str, str], Rule] = {
     # -- the API: organisation ------------------------------------------------------------
@@ -324,6 +325,74 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/inspectors/positions"): api(CENTRE, get("/api/v1/inspectors/positions")),
     ("GET", "/api/v1/inspectors/{user_id}/track"): api(
         CENTRE | {"inspector"}, get("/api/v1/inspectors/{w.inspector_id}/track", **SINCE)
+    ),
+    # -- the field force (fleet) -------------------------------------------------------------
+    ("GET", "/api/v1/vehicles"): api(CENTRE, get("/api/v1/vehicles")),
+    ("POST", "/api/v1/vehicles"): api(
+        ADMIN,
+        send(
+            "POST",
+            "/api/v1/vehicles",
+            {"plate": "闽D·SEC01", "kind": "sweeper", "terminal_phone": "013900000099"},
+        ),
+    ),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/track"): api(
+        CENTRE, get("/api/v1/vehicles/1/track", **FLEET_PERIOD)
+    ),
+    ("GET", "/api/v1/vehicles/{vehicle_id}/coverage"): api(
+        CENTRE, get("/api/v1/vehicles/1/coverage", **FLEET_PERIOD)
+    ),
+    ("GET", "/api/v1/me/duty"): api(STAFF, get("/api/v1/me/duty")),
+    ("POST", "/api/v1/me/duty"): api(
+        INSPECTORS | HANDLERS, send("POST", "/api/v1/me/duty", {"status": "on"})
+    ),
+    ("POST", "/api/v1/me/positions"): api(
+        INSPECTORS | HANDLERS,
+        send(
+            "POST",
+            "/api/v1/me/positions",
+            lambda w: {
+                "positions": [{"lon": w.lon, "lat": w.lat, "at": "2026-08-27T16:00:00+08:00"}]
+            },
+        ),
+    ),
+    ("GET", "/api/v1/people/positions"): api(CENTRE, get("/api/v1/people/positions")),
+    ("GET", "/api/v1/people/{user_id}/track"): api(
+        CENTRE | {"inspector"}, get("/api/v1/people/{w.inspector_id}/track", **FLEET_PERIOD)
+    ),
+    ("GET", "/api/v1/people/{user_id}/patrol"): api(
+        CENTRE | {"inspector"}, get("/api/v1/people/{w.inspector_id}/patrol", **FLEET_PERIOD)
+    ),
+    ("GET", "/api/v1/fleet/alerts"): api(CENTRE, get("/api/v1/fleet/alerts")),
+    ("GET", "/api/v1/fleet/stream"): api(CENTRE, get("/api/v1/fleet/stream", once="true")),
+    ("GET", "/api/v1/rosters"): api(CENTRE, get("/api/v1/rosters", **FLEET_PERIOD)),
+    ("GET", "/api/v1/rosters/now"): api(STAFF, get("/api/v1/rosters/now")),
+    ("POST", "/api/v1/rosters"): api(
+        {"admin", "shiftlead"},
+        send(
+            "POST",
+            "/api/v1/rosters",
+            lambda w: {
+                "team": "inspector",
+                "user_id": w.inspector_id,
+                "starts_at": "2026-08-28T08:30:00+08:00",
+                "ends_at": "2026-08-28T17:30:00+08:00",
+            },
+        ),
+    ),
+    # No shift exists in the test city: the editors get 404, everyone else 401/403.
+    ("POST", "/api/v1/rosters/{shift_id}/swap"): api(
+        {"admin", "shiftlead"},
+        send("POST", "/api/v1/rosters/999999/swap", lambda w: {"user_id": w.inspector_id}),
+        found=False,
+    ),
+    ("POST", "/api/v1/rosters/{shift_id}/leave"): api(
+        {"admin", "shiftlead"},
+        send("POST", "/api/v1/rosters/999999/leave", {"reason": "病假"}),
+        found=False,
+    ),
+    ("POST", "/api/v1/road-segments"): api(
+        ADMIN, send("POST", "/api/v1/road-segments", {"type": "FeatureCollection", "features": []})
     ),
     # -- cases ------------------------------------------------------------------------------
     ("GET", "/api/v1/cases"): api(STAFF, get("/api/v1/cases")),
@@ -662,6 +731,23 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/h5/rate"): page(EVERYONE, form("/h5/rate"), found=False),
     ("GET", "/screen"): page(CENTRE, get("/screen")),
     ("GET", "/screen/data"): page(CENTRE, get("/screen/data")),
+    ("GET", "/screen/fleet/stream"): page(CENTRE, get("/screen/fleet/stream", once="true")),
+    ("GET", "/screen/fleet/track"): page(
+        CENTRE, get("/screen/fleet/track", subject="vehicle", id=1)
+    ),
+    ("POST", "/m/inspector/duty"): page(
+        INSPECTORS, send("POST", "/m/inspector/duty", {"status": "on"})
+    ),
+    ("POST", "/m/inspector/positions"): page(
+        INSPECTORS,
+        send(
+            "POST",
+            "/m/inspector/positions",
+            lambda w: {
+                "positions": [{"lon": w.lon, "lat": w.lat, "at": "2026-08-27T16:00:00+08:00"}]
+            },
+        ),
+    ),
     ("GET", "/web/layers/regions/{level}.geojson"): page(
         EVERYONE, get("/web/layers/regions/district.geojson")
     ),

@@ -19,6 +19,7 @@ from cityloop.cases.service import Actor, transition
 from cityloop.cases.states import BY_ACTION
 from cityloop.config import get_settings
 from cityloop.enforcement import demo as enforcement_demo
+from cityloop.fleet import demo as fleet_demo
 from cityloop.geocoding.service import import_points
 from cityloop.intake.service import Report, receive
 from cityloop.iot import demo as iot_demo
@@ -158,6 +159,8 @@ def build(
             activity=cases > 0,
         )
     )
+    # Vehicles with terminals, road segments; with cases (a lived-in city), a month of rosters.
+    report.update(fleet_demo.build(session, places=places, now=now, rosters=cases > 0))
     report["swept"] = sweep(session, now=now, calendar=calendar, batch=10_000).examined
     return report
 

@@ -24,6 +24,7 @@ from cityloop.web import (
     desks,
     enforcement_pages,
     evaluation_pages,
+    fleet_pages,
     hotline_pages,
     learning_pages,
     mobile,
@@ -161,5 +162,6 @@ for _sub in (
     notification_pages.router,
     enforcement_pages.router,
     learning_pages.router,
+    fleet_pages.router,
 ):
     router.include_router(_sub)

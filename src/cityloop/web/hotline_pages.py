@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from cityloop.errors import DomainError
+from cityloop.fleet.service import on_shift
 from cityloop.intake.service import HOTLINES, register_call
 from cityloop.kit.privacy import SEES_REPORTER_CONTACT, mask_name, mask_phone
 from cityloop.privacy.service import record_call_views
@@ -148,4 +149,5 @@ def calls_page(page: StaffPageDep, day: str = "", done: str = "", call: str = ""
         done=done,
         new_call=call,
         desk=page.allowed(OPERATORS),
+        on_shift=[u.display_name for _s, u in on_shift(page.db, "hotline", page.now)],
     )

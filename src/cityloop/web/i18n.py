@@ -10,6 +10,17 @@ LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    # field force (fleet): duty in the inspector app, live layers on the big screen
+    "duty_on": ("上岗", "On duty"),
+    "duty_off": ("下岗", "Off duty"),
+    "duty_leave": ("请假", "On leave"),
+    "duty_out_of_grid": ("出格报备", "Out of my grids"),
+    "duty_now": ("当前状态", "Now"),
+    "duty_reason": ("请填写原因", "Give a reason"),
+    "duty_buffered": ("条位置待上传", "positions waiting to be sent"),
+    "layer_people": ("人员（实时）", "People (live)"),
+    "on_shift_now": ("当班人员", "On shift now"),
+    "layer_vehicles": ("车辆（实时）", "Vehicles (live)"),
     # chrome
     "app_name": ("cityloop 数字城管", "cityloop city management"),
     "login": ("登录", "Log in"),

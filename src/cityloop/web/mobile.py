@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from cityloop.cases.api import track_ticket
 from cityloop.cases.service import PUBLIC, find_by_idempotency_key
 from cityloop.errors import DomainError, NotFound
+from cityloop.fleet.service import duty_of
 from cityloop.intake.service import (
     Report,
     check_citizen_quota,
@@ -89,6 +90,7 @@ def _inspector_page(
         ],
         bounds=service.bounds_of(page.request.app.state.places()),
         grids=", ".join(page.user.grid_codes or []) if page.user else "",
+        duty=duty_of(page.db, page.user.id) if page.user else "off",
     )
 
 

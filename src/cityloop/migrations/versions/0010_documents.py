@@ -1,7 +1,7 @@
 """Documents (文书): issuers, kinds with their templates, numbering sequences, documents.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-08 01:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import cityloop.db
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -55,7 +55,7 @@
     overlays[labels.cameras] = cameras;
     overlays[labels.sensors] = sensors;
     overlays[labels.inspectors] = inspectors;
-    L_.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+    var control = L_.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
 
     /* Communities appear when zoomed in a little; unit grids only for the visible box when
        zoomed in a lot (the server refuses more than a few thousand at once). */
@@ -237,7 +237,7 @@
     }
     refresh();
     setInterval(refresh, opts.refreshSeconds * 1000);
-    window.cityloopScreen = { map: map, charts: charts, refresh: refresh };
+    window.cityloopScreen = { map: map, charts: charts, refresh: refresh, control: control };
   }
 
   window.cityloop = Object.assign(window.cityloop || {}, { screen: screen });

@@ -1,7 +1,7 @@
 """enforcement registers, cases and timeline; cases.enforcement_case_id; enforcement roles
 
-Revision ID: 0011
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-08 01:35:34.410729
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import cityloop.db
 
-revision = "0011"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

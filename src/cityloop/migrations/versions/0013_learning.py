@@ -1,8 +1,8 @@
 """Learning (issue 18): imported history, versioned models, suggestions and their outcome,
 photo hashes and integrity flags, random re-checks, early warnings, pre-filing switches.
 
-Revision ID: 0012
-Revises: 0011 (the brief names 0006; 0007 landed on main first: the integrator re-chains)
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-08 02:18:12.852978
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import cityloop.db
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

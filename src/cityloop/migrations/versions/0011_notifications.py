@@ -1,7 +1,7 @@
 """Notifications: rules, templates, the inbox, preferences, addresses; the outbox's channel;
 a department's webhook secret.
 
-Revision ID: 0009
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-08 01:50:00
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import cityloop.db
 
-revision = "0009"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

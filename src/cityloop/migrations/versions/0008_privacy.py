@@ -1,7 +1,7 @@
 """Personal data's life cycle: retention rules, erased contacts' keyed digests, citizens'
 access and erasure requests, and the log of staff views of reporters' contacts.
 
-Revision ID: 0014
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-08 02:00:00
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 from cityloop.db import UtcDateTime
 
-revision = "0014"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

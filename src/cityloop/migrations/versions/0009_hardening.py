@@ -1,8 +1,8 @@
 """Hardening (issue 23): the body fingerprint an Idempotency-Key was first sent with, and the
 per-address budget of anonymous uploads counted in the login throttle's table.
 
-Revision ID: 0008
-Revises: 0014
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-08 01:40:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0014"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
