@@ -29,7 +29,6 @@ from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from cityloop.anchoring.merkle import leaf, merkle_root
-from cityloop.cases.models import CaseEvent
 
 LOG_NAME = "anchors.jsonl"
 _BATCH = 500
@@ -40,8 +39,12 @@ class AnchorError(Exception):
 
 
 def timelines() -> Mapping[str, Any]:
-    """Every flow's timeline model by flow name."""
-    return {"case": CaseEvent}
+    """Every flow's timeline model by flow name (the case loop's, the enforcement cases')."""
+    from cityloop.models import load_all_models
+    from cityloop.workflow.timeline import TIMELINES
+
+    load_all_models()  # each flow's models register its timeline
+    return {name: timeline.model for name, timeline in TIMELINES.items()}
 
 
 @dataclass(frozen=True)
