@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -55,7 +56,7 @@ from cityloop.places.demo_xiamen import sample_point
 from cityloop.places.service import PlaceIndex
 from cityloop.taxonomy.service import working_calendar
 
-SECRET = "bench-secret-" + "x" * 40
+SECRET = secrets.token_urlsafe(32)  # a weak key would be refused by `cityloop serve`
 PASSWORD = "cityloop-demo"
 
 

@@ -40,6 +40,7 @@ from cityloop.kit.clock import Clock
 from cityloop.kit.heap import release_long_lived, settle_long_lived, tune_for_server
 from cityloop.learning.api import router as learning_router
 from cityloop.listeners import register_listeners
+from cityloop.media import service as media_service
 from cityloop.media.api import router as media_router
 from cityloop.notifications.api import router as notifications_router
 from cityloop.open311.api import router as open311_router
@@ -49,7 +50,7 @@ from cityloop.partners.api import router as partners_router
 from cityloop.places.api import router as places_router
 from cityloop.places.service import PlaceIndex
 from cityloop.privacy.api import router as privacy_router
-from cityloop.storage import storage_from_settings
+from cityloop.storage import StorageUnavailable, storage_from_settings
 from cityloop.taxonomy.api import router as taxonomy_router
 from cityloop.taxonomy.service import TimeRulesCache
 from cityloop.web.api import router as web_router
@@ -191,6 +192,8 @@ def create_app(
     app.state.time_rules = TimeRulesCache(settings.timezone)
     # Documents go where the settings keep every stored file (storage/): local or S3.
     document_storage.use(storage_from_settings(settings))
+    # Media too, when the settings name a shared store; else each caller's media directory.
+    media_service.use(storage_from_settings(settings) if settings.storage_url else None)
 
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     if settings.trusted_proxies.strip():
@@ -227,6 +230,21 @@ def create_app(
             },
             status_code=503,
             headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(StorageUnavailable)
+    def _storage_unavailable(_request: Request, exc: StorageUnavailable) -> JSONResponse:
+        # The object store did not answer: the request's transaction rolls back, so no case
+        # or media row names a file that was not kept; the client sends it again later.
+        log.warning("storage unavailable: %s", exc)
+        return JSONResponse(
+            {
+                "detail": "file storage is unavailable for a moment; try again",
+                "code": "unavailable",
+                "field": None,
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(DataError)

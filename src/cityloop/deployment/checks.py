@@ -90,6 +90,10 @@ def _backups(settings: Settings) -> Finding:
 
 
 def _media(settings: Settings, *, servers: int) -> Finding:
+    if settings.storage_url.startswith("s3://"):
+        return Finding(
+            "CITYLOOP_STORAGE_URL", False, "media and documents in shared object storage"
+        )
     if servers > 1:
         return Finding(
             "CITYLOOP_DATA_DIR",

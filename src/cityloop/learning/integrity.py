@@ -16,6 +16,7 @@ and the evaluation's counts (`flag_counts`)."""
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +31,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case, CaseEvent
+from cityloop.errors import NotFound
 from cityloop.intake.models import InspectorPosition
 from cityloop.kit.geo import haversine_m
 from cityloop.learning.models import IntegrityFlag, PhotoHash, Recheck
 from cityloop.media.models import Media
-from cityloop.media.service import media_path
+from cityloop.media.service import read_media
 from cityloop.org.models import User
+from cityloop.storage.base import StorageUnavailable
 
 REUSE_MAX_BITS = 6  # of 64: a copy re-encoded or scaled differs by 0–4 bits
 EXIF_TIME_TOLERANCE = timedelta(hours=12)
@@ -55,8 +58,8 @@ FLAG_LABELS = {
 }
 
 
-def phash(path: Path) -> str:
-    with Image.open(path) as image:
+def phash_bytes(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as image:
         return str(imagehash.phash(image))
 
 
@@ -100,9 +103,9 @@ def scan(session: Session, *, media_dir: Path, now: datetime, limit: int = 2000)
             if media is None or media.kind != "photo":
                 continue
             try:
-                value = phash(media_path(media_dir, media))
-            except OSError:
-                continue
+                value = phash_bytes(read_media(media_dir, media))
+            except (OSError, NotFound, StorageUnavailable):
+                continue  # a missing or unreadable file is no evidence either way
             result.photos += 1
             flags = _checks(session, event, case, media, value, hashes, cases_of)
             for kind, detail in flags:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from cityloop.errors import NotFound
 from cityloop.media import service
 from cityloop.media.models import Media
 from cityloop.org.models import User
+from cityloop.storage.base import LocalStorage
 
 router = APIRouter(prefix="/api/v1", tags=["media 照片"])
 
@@ -85,13 +88,32 @@ async def upload(
 @router.get(
     "/media/{media_id}", summary="Fetch a photo or voice note 查看照片", response_class=FileResponse
 )
-def fetch(media_id: str, request: Request, session: SessionDep, user: UserDep) -> FileResponse:
+def fetch(media_id: str, request: Request, session: SessionDep, user: UserDep) -> Response:
     row = visible_media(session, user, media_id)
-    return FileResponse(
-        service.media_path(request.app.state.settings.media_dir, row),
-        media_type=row.content_type,
-        headers=service.SERVING_HEADERS,
-    )
+    return media_response(request.app.state.settings.media_dir, row)
+
+
+def media_response(directory: Path, row: Media) -> Response:
+    """The answer serving a media row: the file itself from a local directory, the object
+    streamed from a shared store (read first, so a missing object is a 404, not a cut body)."""
+    store, key = service.media_object(directory, row)
+    headers = service.SERVING_HEADERS
+    if isinstance(store, LocalStorage):
+        path = store.path_of(key)
+        if not path.is_file():
+            raise NotFound(f"media {row.id} is missing its file")
+        return FileResponse(path, media_type=row.content_type, headers=headers)
+    chunks = store.chunks(key)
+    try:
+        first = next(chunks, b"")
+    except KeyError as exc:
+        raise NotFound(f"media {row.id} is missing its file") from exc
+
+    def body() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    return StreamingResponse(body(), media_type=row.content_type, headers=headers)
 
 
 def visible_media(session: Session, user: User, media_id: str) -> Media:

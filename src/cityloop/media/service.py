@@ -5,6 +5,7 @@ Every byte reaches storage through `_write_file` (one place to swap for an objec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from cityloop.errors import NotFound, ValidationFailed
 from cityloop.media.models import Media
+from cityloop.storage.base import LocalStorage, Storage, StorageUnavailable
 
 PHOTO_FORMATS = {
     "JPEG": ("image/jpeg", ".jpg"),
@@ -394,16 +396,47 @@ def media_path(directory: Path, row: Media) -> Path:
 
 
 # -- storage: files written by a transaction live or die with it ------------------------------
-_WRITTEN = "cityloop.media.written"  # session.info: files written since the last commit
+_WRITTEN = "cityloop.media.written"  # session.info: objects written since the last commit
+_shared: Storage | None = None
+KEY_PREFIX = "media/"
+
+
+def use(storage: Storage | None) -> None:
+    """Keep media in this shared store (S3-compatible, from CITYLOOP_STORAGE_URL) from now on;
+    None: in the local media directory each caller names (the default)."""
+    global _shared
+    _shared = storage
+
+
+def _place(directory: Path, stored_name: str) -> tuple[Storage, str]:
+    if _shared is not None:
+        return _shared, KEY_PREFIX + stored_name
+    return LocalStorage(directory), stored_name
 
 
 def _write_file(session: Session, directory: Path, stored_name: str, data: bytes) -> None:
-    """The one write of media bytes. The file is the session's until it commits: a rollback,
-    or a session closed without commit, removes it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / stored_name
-    path.write_bytes(data)
-    session.info.setdefault(_WRITTEN, []).append(path)
+    """The one write of media bytes. The object is the session's until it commits: a
+    rollback, or a session closed without commit, removes it. An object store that is down
+    raises StorageUnavailable (503), and the request writes nothing."""
+    store, key = _place(directory, stored_name)
+    store.put(key, data, _CONTENT_TYPES.get(Path(stored_name).suffix, "application/octet-stream"))
+    session.info.setdefault(_WRITTEN, []).append((store, key))
+
+
+_CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+def read_media(directory: Path, row: Media) -> bytes:
+    store, key = _place(directory, row.stored_name)
+    try:
+        return store.get(key)
+    except KeyError as exc:
+        raise NotFound(f"media {row.id} is missing its file") from exc
+
+
+def media_object(directory: Path, row: Media) -> tuple[Storage, str]:
+    """Where a row's bytes are: the store and the key (media/api serves from it)."""
+    return _place(directory, row.stored_name)
 
 
 @event.listens_for(Session, "after_commit")
@@ -417,8 +450,10 @@ def _files_discarded(session: Session, transaction: SessionTransaction) -> None:
     # that commits may leave a file no row names, which the sweep removes.
     if transaction.parent is not None:
         return
-    for path in session.info.pop(_WRITTEN, ()):
-        path.unlink(missing_ok=True)
+    for store, key in session.info.pop(_WRITTEN, ()):
+        # A store that is down keeps the object: the sweep removes it once the store is back.
+        with contextlib.suppress(StorageUnavailable):
+            store.delete(key)
 
 
 def sweep_orphans(
@@ -428,18 +463,18 @@ def sweep_orphans(
     older_than: timedelta = timedelta(hours=1),
     dry_run: bool = False,
 ) -> list[str]:
-    """Remove files in the media directory that no media row names (left by a process killed
-    between writing a file and committing its row). Files younger than `older_than` are left
-    alone: their request may still be committing. Returns the names removed (or that would be)."""
-    if not directory.exists():
-        return []
+    """Remove stored media that no media row names (left by a process killed between writing
+    a file and committing its row). Objects younger than `older_than` are left alone: their
+    request may still be committing. Returns the names removed (or that would be)."""
+    store, prefix = _place(directory, "")
     named = set(session.scalars(select(Media.stored_name)))
     horizon = datetime.now(UTC).timestamp() - older_than.total_seconds()
     removed = []
-    for path in sorted(directory.iterdir()):
-        if not path.is_file() or path.name in named or path.stat().st_mtime > horizon:
+    for key, modified in store.listing(prefix):
+        name = key[len(prefix) :]
+        if "/" in name or name in named or modified > horizon:
             continue
         if not dry_run:
-            path.unlink(missing_ok=True)
-        removed.append(path.name)
+            store.delete(key)
+        removed.append(name)
     return removed

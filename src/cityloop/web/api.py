@@ -12,8 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from cityloop.errors import Locked, NotFound, TooManyRequests, Unauthorized
-from cityloop.media.api import visible_media
-from cityloop.media.service import SERVING_HEADERS, media_path
+from cityloop.media.api import media_response, visible_media
 from cityloop.org import throttle
 from cityloop.web import (
     admin,
@@ -137,10 +136,10 @@ def media_file(media_id: str, page: StaffPageDep) -> Response:
         row = visible_media(page.db, page.user, media_id)
     except NotFound as exc:
         return page.error(404, exc.message)
-    path = media_path(page.settings.media_dir, row)
-    if not path.is_file():
-        return page.error(404, f"media {media_id} is missing its file")
-    return FileResponse(path, media_type=row.content_type, headers=SERVING_HEADERS)
+    try:
+        return media_response(page.settings.media_dir, row)
+    except NotFound as exc:
+        return page.error(404, exc.message)
 
 
 @router.get("/favicon.ico")
