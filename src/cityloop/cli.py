@@ -152,7 +152,8 @@ def demo(
     finally:
         session.close()
     console.print(
-        f"accounts: admin, operator, shiftlead, dispatcher, inspector, handler, leader — "
+        f"accounts: admin, operator, shiftlead, dispatcher, inspector, handler, leader, "
+        f"officer, legal_reviewer, enforcement_chief — "
         f"password [bold]{DEMO_PASSWORD}[/bold]"
     )
     if serve_after:
