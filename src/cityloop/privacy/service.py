@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from cityloop.cases.models import Case, CaseEvent
@@ -376,10 +377,18 @@ def _log_views(session: Session, views: list[ContactView]) -> None:
     if not views:
         return
     connection = session.connection()
-    if connection.dialect.name != "sqlite" or connection.get_execution_options().get(WRITE_OPTION):
+    bind = session.get_bind()
+    if (
+        connection.dialect.name != "sqlite"
+        or connection.get_execution_options().get(WRITE_OPTION)
+        # A session bound to one connection (the tests' rolled-back transaction) has no
+        # second connection to write with: a second session there would nest savepoints
+        # under the first one's.
+        or not isinstance(bind, Engine)
+    ):
         session.add_all(views)
         return
-    with Session(bind=session.get_bind()) as log:
+    with Session(bind=bind) as log:
         begin_write(log)
         log.add_all(views)
         log.commit()
