@@ -104,7 +104,7 @@ class Case(Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
 
-class CaseEvent(Base):
+class CaseEvent(timeline.TimelineColumns, Base):
     """One line of a case's timeline. Rows are never updated; each carries the hash of the
     previous one so that a row changed behind the application's back is found (R-CL-5)."""
 
@@ -114,19 +114,7 @@ class CaseEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Indexed by the unique (case_id, seq), whose first column it is.
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
-    actor_name: Mapped[str] = mapped_column(String(60))
-    actor_role: Mapped[str] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(24), index=True)
-    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
-    to_state: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), default=None)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
 
 
 TIMELINE = timeline.register("case", CaseEvent)

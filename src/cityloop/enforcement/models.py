@@ -228,7 +228,7 @@ class EnforcementCase(Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
 
-class EnforcementEvent(Base):
+class EnforcementEvent(timeline.TimelineColumns, Base):
     """One line of an enforcement case's timeline (全过程记录, art. 47): the same columns and
     the same hash chain as the case loop's (`workflow.timeline`); `case_id` is the
     enforcement case, `department_id` the squad."""
@@ -238,19 +238,7 @@ class EnforcementEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("enf_cases.id"))
-    seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
-    actor_name: Mapped[str] = mapped_column(String(60))
-    actor_role: Mapped[str] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(24), index=True)
-    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
-    to_state: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("enf_units.id"), default=None)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
 
 
 TIMELINE = timeline.register("enforcement", EnforcementEvent)

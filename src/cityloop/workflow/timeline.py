@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, event, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, ForeignKey, Insert, Integer, String, Table, event, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from cityloop.db import UtcDateTime
 from cityloop.workflow.actors import Actor
 
 GENESIS = "0" * 64
@@ -72,6 +73,25 @@ def hashed_values(row: Mapping[str, Any]) -> dict[str, Any]:
 def hashed_fields(event: Any) -> dict[str, Any]:
     """What the hash covers of a stored timeline line."""
     return hashed_values({key: getattr(event, key) for key in _HASHED_COLUMNS})
+
+
+class TimelineColumns:
+    """The columns every flow's timeline table has, declared once (a flow's model adds its
+    `id`, the `case_id` of the record it runs on and the `department_id` of the unit holding
+    it, whose foreign keys differ). `register()` checks a model has them all."""
+
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    actor_name: Mapped[str] = mapped_column(String(60))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(24), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_state: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 @dataclass(frozen=True)
